@@ -1,0 +1,45 @@
+from datetime import datetime, timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from audit.models import AuditEntry, BeaconAlert, BeaconCount
+
+
+def history_for(obj: object) -> QuerySet[AuditEntry]:
+    """The audit trail of one object, newest first."""
+    return (
+        AuditEntry.objects.filter(content_type=ContentType.objects.get_for_model(type(obj)), object_id=str(obj.pk))
+        .select_related("actor")
+        .order_by("-id")
+    )
+
+
+def open_alerts() -> QuerySet[BeaconAlert]:
+    return BeaconAlert.objects.filter(acknowledged_at__isnull=True).order_by("-hour")
+
+
+def beacon_totals(*, since: datetime) -> list[dict]:
+    return list(
+        BeaconCount.objects.filter(hour__gte=since).values("kind").annotate(total=Sum("count")).order_by("-total")
+    )
+
+
+def transition_counts(*, now: datetime | None = None) -> dict[str, int]:
+    now = now or timezone.now()
+    start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return AuditEntry.objects.aggregate(
+        today=Count("id", filter=Q(at__gte=start_of_day)),
+        last_30_days=Count("id", filter=Q(at__gte=now - timedelta(days=30))),
+    )
+
+
+def beacon_counts_by_outcome(*, since: datetime) -> dict[str, int]:
+    """Lost races (409s) and refused transitions (422s) since `since`, from the beacon counters."""
+    rows = BeaconCount.objects.filter(hour__gte=since)
+    return rows.aggregate(
+        conflicts=Sum("count", filter=Q(kind__endswith="race_lost"), default=0),
+        refused=Sum("count", filter=Q(kind__endswith="transition_refused"), default=0),
+        all=Sum("count", default=0),
+    )

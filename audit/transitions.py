@@ -1,0 +1,287 @@
+"""The one guarded-transition helper every domain uses.
+
+Legality comes only from the model's django-fsm `@transition` declarations. Applying a transition
+is ONE conditional write, `filter(pk=..., <field>=<state the actor saw>).update(<field>=<target>)`:
+under READ COMMITTED a concurrent writer of the same row makes it wait, then re-check the WHERE
+against the committed row and match nothing. Rowcount 0 therefore means "someone else moved it
+first", reported as Conflict with the current state and who made it; never a silent overwrite.
+A won transition sends `transition_committed` inside the same transaction (the audit row), and
+only a won transition schedules its side effect on commit.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.db.models import CharField, OuterRef, Subquery
+from django.db.models.functions import Cast
+from django.utils import timezone
+from django_fsm import ANY_OTHER_STATE, ANY_STATE, FSMFieldMixin, FSMMeta, Transition
+
+from audit.actors import Actor, SystemActor, actor_label
+from audit.beacons import emit_beacon
+from audit.errors import Conflict, ErrorCode, IllegalTransition, NotFound, PermissionDenied, ValidationError
+from audit.models import AuditEntry
+from audit.signals import transition_committed
+
+M = TypeVar("M", bound=models.Model)
+
+
+@dataclass(frozen=True)
+class TransitionOption:
+    name: str
+    source: str
+    target: str
+
+
+def condition(error_code: str, message: str = "") -> Callable[[Callable[..., bool]], Callable[..., bool]]:
+    """Names a django-fsm condition's refusal, so the API can answer e.g. 422 kyc_not_verified."""
+
+    def mark(func: Callable[..., bool]) -> Callable[..., bool]:
+        func.error_code = error_code  # type: ignore[attr-defined]
+        func.error_message = message  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def apply_transition(
+    *,
+    instance: M,
+    transition: str,
+    actor: Actor,
+    expected: str | None = None,
+    reason: str = "",
+    changes: Mapping[str, Any] | None = None,
+    on_commit: Callable[[], None] | None = None,
+    check_permission: bool = True,
+) -> M:
+    """Move `instance` along its declared `transition`, from the state the actor saw.
+
+    expected: the state the actor acted on. Defaults to the transition's only source state (a
+    button named "approve" was pressed on a requested payout), else the instance's loaded state.
+    changes: other columns written in the same UPDATE (reviewed_by, provider ids ...).
+    on_commit: the side effect, scheduled only if this call wins and only after commit.
+    Raises ValidationError (bad input), IllegalTransition (forbidden from `expected`, or a
+    condition failed), PermissionDenied, NotFound, Conflict (the row had moved on).
+    """
+    _require_actor(actor)
+    meta, field = _transition_meta(type(instance), transition)
+    seen = _seen_state(instance, meta, field, expected)
+    target = _check_legal(instance, meta, field, transition, seen, actor, check_permission)
+
+    values = {field.attname: target, **(changes or {})}
+    # savepoint=False: nothing raises inside, so a lost race leaves the caller's transaction usable.
+    with transaction.atomic(savepoint=False):
+        won = type(instance)._base_manager.filter(pk=instance.pk, **{field.attname: seen}).update(**values) == 1
+        if won:
+            _apply_in_memory(instance, field, values)
+            transition_committed.send(
+                sender=type(instance),
+                instance=instance,
+                field=field.name,
+                transition=transition,
+                source=seen,
+                target=target,
+                actor=actor,
+                reason=reason,
+                at=timezone.now(),
+            )
+            if on_commit is not None:
+                transaction.on_commit(on_commit)
+    if not won:
+        raise _conflict(instance, field, transition, seen, target, actor)
+    return instance
+
+
+def apply_transition_to(*, instance: M, target: str, expected: str, actor: Actor, **kwargs: Any) -> M:
+    """apply_transition() for callers that name the target state (PUT {"status": ...})."""
+    field = fsm_field(type(instance))
+    _require_state(field, expected, "expected_status")
+    _require_state(field, target, "status")
+    name = transition_name(type(instance), source=expected, target=target)
+    if name is None:
+        _refuse(instance, field, "", expected, target, actor)
+    return apply_transition(instance=instance, transition=name, actor=actor, expected=expected, **kwargs)
+
+
+def transition_name(model: type[models.Model], *, source: str, target: str) -> str | None:
+    for option in declared_transitions(model):
+        if option.target == target and _source_matches(option, source):
+            return option.name
+    return None
+
+
+def allowed_targets(model: type[models.Model], state: str) -> list[str]:
+    """Targets the declarations allow from `state`, ignoring conditions and permissions."""
+    return sorted({o.target for o in declared_transitions(model) if _source_matches(o, state)})
+
+
+def available_transitions(instance: models.Model, user: AbstractBaseUser | None = None) -> list[TransitionOption]:
+    """What can be done now: declared from the current state, conditions met, permitted to `user`."""
+    field = fsm_field(type(instance))
+    state = field.get_state(instance)
+    options = []
+    for name, method in field.transitions[type(instance)].items():
+        meta: FSMMeta = method._django_fsm
+        declared = meta.get_transition(state)
+        if declared is None or not meta.has_transition(state) or not meta.conditions_met(instance, state):
+            continue
+        if user is not None and not declared.has_perm(instance, user):
+            continue
+        options.append(TransitionOption(name=name, source=state, target=declared.target))
+    return options
+
+
+def declared_transitions(model: type[models.Model]) -> list[TransitionOption]:
+    field = fsm_field(model)
+    return [TransitionOption(name=t.name, source=t.source, target=t.target) for t in field.get_all_transitions(model)]
+
+
+def fsm_field(model: type[models.Model]) -> FSMFieldMixin:
+    fields = [f for f in model._meta.concrete_fields if isinstance(f, FSMFieldMixin)]
+    if len(fields) != 1:
+        raise ValidationError(f"{model.__name__} must have exactly one FSM field.", code=ErrorCode.UNKNOWN_TRANSITION)
+    return fields[0]
+
+
+def _require_actor(actor: Actor | None) -> None:
+    if not isinstance(actor, AbstractBaseUser | SystemActor):
+        raise ValidationError(
+            "Every transition needs an actor: a user, or a SystemActor naming the job.",
+            code=ErrorCode.MISSING_ACTOR,
+        )
+
+
+def _transition_meta(model: type[models.Model], name: str) -> tuple[FSMMeta, FSMFieldMixin]:
+    meta = getattr(getattr(model, name, None), "_django_fsm", None)
+    if not isinstance(meta, FSMMeta):
+        known = sorted({o.name for o in declared_transitions(model)})
+        raise ValidationError(
+            f"{model.__name__} has no transition '{name}'.", code=ErrorCode.UNKNOWN_TRANSITION, known=known
+        )
+    return meta, meta.field
+
+
+def _require_state(field: FSMFieldMixin, state: str | None, what: str) -> None:
+    valid = [value for value, _label in field.choices]
+    if state not in valid:
+        raise ValidationError(f"Unknown {what} '{state}'.", code=ErrorCode.UNKNOWN_STATE, valid=valid)
+
+
+def _seen_state(instance: models.Model, meta: FSMMeta, field: FSMFieldMixin, expected: str | None) -> str:
+    if expected is None:
+        sources = [s for s in meta.transitions if s not in (ANY_STATE, ANY_OTHER_STATE)]
+        expected = sources[0] if len(sources) == 1 else field.get_state(instance)
+    _require_state(field, expected, "expected state")
+    return expected
+
+
+def _check_legal(
+    instance: models.Model,
+    meta: FSMMeta,
+    field: FSMFieldMixin,
+    name: str,
+    seen: str,
+    actor: Actor,
+    check_permission: bool,
+) -> str:
+    declared: Transition | None = meta.get_transition(seen) if meta.has_transition(seen) else None
+    if declared is None:
+        target = next(iter({t.target for t in meta.transitions.values()}), "")
+        _refuse(instance, field, name, seen, target, actor)
+    for condition in declared.conditions:
+        if not condition(instance):
+            _refuse(instance, field, name, seen, declared.target, actor, condition=condition)
+    if check_permission and isinstance(actor, AbstractBaseUser) and not declared.has_perm(instance, actor):
+        emit_beacon(
+            f"{instance._meta.model_name}_transition_forbidden",
+            object_id=instance.pk,
+            transition=name,
+            actor=actor_label(actor),
+        )
+        raise PermissionDenied(f"{actor_label(actor)} may not {name} this {instance._meta.verbose_name}.")
+    return declared.target
+
+
+def _refuse(
+    instance: models.Model,
+    field: FSMFieldMixin,
+    name: str,
+    seen: str,
+    target: str,
+    actor: Actor,
+    condition: Callable[..., bool] | None = None,
+) -> None:
+    code = getattr(condition, "error_code", "condition_not_met") if condition else ErrorCode.ILLEGAL_TRANSITION
+    message = getattr(condition, "error_message", "") or f"Cannot move from '{seen}' to '{target}'."
+    emit_beacon(
+        f"{instance._meta.model_name}_transition_refused",
+        object_id=instance.pk,
+        transition=name,
+        source=seen,
+        target=target,
+        code=code,
+        actor=actor_label(actor),
+    )
+    raise IllegalTransition(
+        message, code=code, **{"from": seen, "to": target, "allowed": allowed_targets(type(instance), seen)}
+    )
+
+
+def _conflict(
+    instance: models.Model, field: FSMFieldMixin, name: str, seen: str, target: str, actor: Actor
+) -> Conflict:
+    model = type(instance)
+    latest = AuditEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(model),
+        object_id=Cast(OuterRef("pk"), output_field=CharField()),
+    ).order_by("-id")
+    # One statement: the state now, and the audit row of whoever put it there.
+    current = (
+        model._base_manager.filter(pk=instance.pk)
+        .annotate(_by=Subquery(latest.values("actor_label")[:1]), _at=Subquery(latest.values("at")[:1]))
+        .values(field.attname, "_by", "_at")
+        .first()
+    )
+    if current is None:
+        return NotFound(f"{model._meta.verbose_name} #{instance.pk} does not exist.")
+    emit_beacon(
+        f"{model._meta.model_name}_race_lost",
+        object_id=instance.pk,
+        transition=name,
+        expected=seen,
+        target=target,
+        current=current[field.attname],
+        current_actor=current["_by"],
+        actor=actor_label(actor),
+    )
+    return Conflict(
+        f"{model._meta.verbose_name.capitalize()} #{instance.pk} is already {current[field.attname]}"
+        + (f" (by {current['_by']})." if current["_by"] else "."),
+        current_status=current[field.attname],
+        current_actor=current["_by"],
+        changed_at=current["_at"].isoformat() if current["_at"] else None,
+        expected_status=seen,
+    )
+
+
+def _apply_in_memory(instance: models.Model, field: FSMFieldMixin, values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        if name == field.attname:
+            field.set_state(instance, value)  # the protected descriptor refuses plain assignment
+        elif not hasattr(value, "resolve_expression"):
+            setattr(instance, name, value)
+        else:
+            instance.__dict__.pop(name, None)  # an F() expression: reload on next access
+
+
+def _source_matches(option: TransitionOption, state: str) -> bool:
+    if option.source == ANY_STATE:
+        return True
+    if option.source == ANY_OTHER_STATE:
+        return option.target != state
+    return option.source == state

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class PosSyncConfig(AppConfig):
+    name = "pos_sync"

@@ -1,0 +1,15 @@
+import pytest
+from django.db import connection
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only_for_database_tests(request: pytest.FixtureRequest) -> None:
+    # The guarantees are PostgreSQL's (READ COMMITTED re-check, unique-index waits): never
+    # let a run on SQLite pass for a proof.
+    if request.node.get_closest_marker("django_db") and connection.vendor != "postgresql":
+        pytest.fail("The test suite runs on PostgreSQL only: set DATABASE_URL (see README).")
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("kerem", "kerem@example.com", "pw")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PrimitivesConfig(AppConfig):
+    name = "tests.primitives"
+    label = "primitives"
