@@ -1,7 +1,7 @@
 """A test-only model that exercises the shared transition helper without any domain rules."""
 
 from django.db import models
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 from audit.transitions import condition
 
@@ -45,4 +45,17 @@ class Ticket(FSMModelMixin, models.Model):
         permission="primitives.close_ticket",
     )
     def close(self) -> None:
+        pass
+
+
+class ConcurrentTicket(ConcurrentTransitionMixin, models.Model):
+    """The same machine on django-fsm's ConcurrentTransitionMixin, for the benchmark's comparison."""
+
+    status = FSMField(choices=TicketStatus.choices, default=TicketStatus.OPEN, protected=True)
+
+    def __str__(self) -> str:
+        return f"concurrent ticket {self.pk}"
+
+    @transition(field=status, source=TicketStatus.OPEN, target=TicketStatus.APPROVED)
+    def approve(self) -> None:
         pass
