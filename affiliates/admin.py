@@ -1,0 +1,126 @@
+"""Super-admin screens. Rates and statuses are never editable here: actions call the services."""
+
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from affiliates import services
+from affiliates.models import Affiliate, Commission, Referral, Tier, TierEvent
+from audit.admin_messages import report_error
+from audit.errors import DomainError
+
+
+@admin.register(Affiliate)
+class AffiliateAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "commission_rate", "kyc_status", "wise_recipient_id", "created_at"]
+    list_filter = ["commission_rate", "kyc_status"]
+    search_fields = ["user__username", "user__email", "wise_recipient_id"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    # The rate belongs to tier evaluation (its optimistic UPDATE is the only writer).
+    readonly_fields = ["commission_rate", "commission_version", "created_at"]
+    actions = ["reevaluate_tier"]
+
+    @admin.action(description="Re-evaluate the tier of the selected affiliates now")
+    def reevaluate_tier(self, request: HttpRequest, queryset: QuerySet[Affiliate]) -> None:
+        for affiliate_id in queryset.values_list("pk", flat=True):
+            try:
+                result = services.evaluate_tier(
+                    affiliate_id=affiliate_id, actor=request.user, cause="admin re-evaluation"
+                )
+            except DomainError as exc:
+                report_error(request, exc, prefix=f"Affiliate #{affiliate_id}: ")
+                continue
+            self.message_user(
+                request, f"Affiliate #{affiliate_id}: {result.outcome} ({result.from_rate}% -> {result.to_rate}%)."
+            )
+
+
+@admin.register(Referral)
+class ReferralAdmin(admin.ModelAdmin):
+    list_display = ["stripe_customer_id", "affiliate", "created_at"]
+    search_fields = ["stripe_customer_id", "affiliate__user__username"]
+    list_select_related = ["affiliate__user"]
+    autocomplete_fields = ["affiliate"]
+
+
+@admin.register(Commission)
+class CommissionAdmin(admin.ModelAdmin):
+    list_display = ["id", "affiliate", "stripe_invoice_id", "amount", "currency", "rate", "status", "created_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["stripe_invoice_id", "stripe_event_id", "affiliate__user__username"]
+    list_select_related = ["affiliate__user"]
+    date_hierarchy = "created_at"
+    actions = ["approve_selected", "reverse_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # commissions come from Stripe's invoice.paid only
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # read-only page; the actions below change status through the services
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Approve selected commissions (make them payable)")
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Commission]) -> None:
+        self._apply(request, queryset, "approved", services.approve_commission)
+
+    @admin.action(description="Reverse selected commissions")
+    def reverse_selected(self, request: HttpRequest, queryset: QuerySet[Commission]) -> None:
+        def reverse(**kwargs: object) -> Commission:
+            return services.reverse_commission(reason="reversed by a super-admin", **kwargs)
+
+        self._apply(request, queryset, "reversed", reverse)
+
+    def _apply(
+        self, request: HttpRequest, queryset: QuerySet[Commission], done: str, service: Callable[..., Commission]
+    ) -> None:
+        if not request.user.is_superuser:
+            self.message_user(request, "Only super-admins change commissions.", messages.ERROR)
+            return
+        changed = 0
+        # The status each row had when the reviewer chose it: a row moved since is a Conflict, not a redo.
+        for commission_id, seen in queryset.values_list("pk", "status"):
+            try:
+                service(commission_id=commission_id, actor=request.user, expected_status=seen)
+            except DomainError as exc:
+                report_error(request, exc, prefix=f"Commission #{commission_id}: ")
+            else:
+                changed += 1
+        if changed:
+            self.message_user(request, f"{changed} commission(s) {done}.", messages.SUCCESS)
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = ["name", "commission_rate", "threshold", "updated_at"]
+    ordering = ["threshold"]
+
+
+@admin.register(TierEvent)
+class TierEventAdmin(admin.ModelAdmin):
+    """Every event, superseded duplicates included (the dashboard shows active ones only)."""
+
+    list_display = ["id", "affiliate", "from_rate", "to_rate", "tier_name", "status", "cause", "created_at"]
+    list_filter = ["status", "to_rate"]
+    search_fields = ["affiliate__user__username", "cause"]
+    list_select_related = ["affiliate__user"]
+    date_hierarchy = "created_at"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
