@@ -1,1 +1,139 @@
-from django.db import models  # noqa: F401
+"""Payouts: an affiliate's request for money, a super-admin's review, and its Wise transfer.
+
+Transitions are declarations only (legality, conditions, permission); payouts.services applies
+them through audit.transitions, which writes them as one guarded UPDATE.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from affiliates.models import Affiliate, KycStatus
+from audit.transitions import condition
+
+REVIEW_PERMISSION = "payouts.review_payout"
+
+
+class PayoutStatus(models.TextChoices):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PROCESSING = "processing"
+    PAID = "paid"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# Statuses that hold money against the affiliate's balance (everything but rejected/failed/cancelled).
+COMMITTED_STATUSES = (PayoutStatus.REQUESTED, PayoutStatus.APPROVED, PayoutStatus.PROCESSING, PayoutStatus.PAID)
+
+
+# Wise transfer states (transfers#state-change current_state) that settle a processing payout.
+WISE_PAID_STATES = frozenset({"outgoing_payment_sent"})
+WISE_FAILED_STATES = frozenset({"bounced_back", "funds_refunded", "cancelled", "charged_back"})
+
+
+@condition("kyc_not_verified", "The affiliate's KYC is not verified: the payout cannot be approved.")
+def kyc_verified(payout: "Payout") -> bool:
+    return payout.affiliate.kyc_status == KycStatus.VERIFIED
+
+
+@condition(
+    "wise_transfer_not_settled",
+    "This attempt's Wise transfer has not been reported failed: cancel it at Wise first, so a retry cannot pay twice.",
+)
+def previous_transfer_settled(payout: "Payout") -> bool:
+    return not payout.wise_transfer_id or payout.wise_state in WISE_FAILED_STATES
+
+
+class Payout(FSMModelMixin, models.Model):
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="payouts")
+    amount = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))])
+    currency = models.CharField(max_length=3, validators=[RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code, e.g. EUR.")])
+    status = FSMField(choices=PayoutStatus.choices, default=PayoutStatus.REQUESTED, protected=True)
+    reason = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    # A new attempt (failed -> requested) gets a new Wise customerTransactionId; retries of one
+    # attempt reuse it, so Wise creates at most one transfer per attempt.
+    attempt = models.PositiveIntegerField(default=1)
+    wise_quote_id = models.CharField(max_length=64, blank=True)
+    wise_transfer_id = models.CharField(max_length=64, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When approved -> processing won.")
+    wise_funded_at = models.DateTimeField(null=True, blank=True)
+    wise_state = models.CharField(max_length=40, blank=True, help_text="Latest transfer state Wise reported.")
+    wise_state_at = models.DateTimeField(null=True, blank=True, help_text="Its occurred_at: orders webhooks.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("review_payout", "Can review payouts (approve, reject, cancel, retry)")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="payout_status_created"),
+            models.Index(fields=["affiliate", "created_at"], name="payout_affiliate_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=Decimal("0")), name="payout_amount_positive"),
+            models.CheckConstraint(condition=Q(attempt__gte=1), name="payout_attempt_positive"),
+            # One Wise transfer belongs to one payout: a webhook finds exactly one row.
+            models.UniqueConstraint(
+                fields=["wise_transfer_id"], condition=~Q(wise_transfer_id=""), name="payout_wise_transfer_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.amount} {self.currency} ({self.status})"
+
+    @transition(
+        field=status,
+        source=PayoutStatus.REQUESTED,
+        target=PayoutStatus.APPROVED,
+        conditions=[kyc_verified],
+        permission=REVIEW_PERMISSION,
+    )
+    def approve(self) -> None:
+        pass
+
+    @transition(field=status, source=PayoutStatus.REQUESTED, target=PayoutStatus.REJECTED, permission=REVIEW_PERMISSION)
+    def reject(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=PayoutStatus.APPROVED, target=PayoutStatus.PROCESSING, permission=REVIEW_PERMISSION
+    )
+    def start_processing(self) -> None:
+        pass
+
+    @transition(field=status, source=PayoutStatus.APPROVED, target=PayoutStatus.CANCELLED, permission=REVIEW_PERMISSION)
+    def cancel(self) -> None:
+        pass
+
+    @transition(field=status, source=PayoutStatus.PROCESSING, target=PayoutStatus.PAID, permission=REVIEW_PERMISSION)
+    def mark_paid(self) -> None:
+        pass
+
+    @transition(field=status, source=PayoutStatus.PROCESSING, target=PayoutStatus.FAILED, permission=REVIEW_PERMISSION)
+    def mark_failed(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=PayoutStatus.FAILED,
+        target=PayoutStatus.REQUESTED,
+        conditions=[previous_transfer_settled],
+        permission=REVIEW_PERMISSION,
+    )
+    def retry(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=PayoutStatus.CANCELLED, target=PayoutStatus.REQUESTED, permission=REVIEW_PERMISSION
+    )
+    def reopen(self) -> None:
+        pass

@@ -1,0 +1,209 @@
+"""The 409-aware review screens: every button and action goes through payouts.services.
+
+The change page carries the status the reviewer saw (`_seen_status`): a stale click is a Conflict
+("#47828 already rejected by kerem at 09:14 (refreshed)") and the page re-renders with the current
+state, never a silent overwrite. django-fsm's FSMAdminMixin is not used: its button path checks no
+permission and reloads the object, turning a lost race into "not allowed". The transition
+permission (payouts.review_payout) is checked by the transition helper for every user actor.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from audit.admin_messages import report_error
+from audit.errors import Conflict, DomainError
+from audit.selectors import history_for
+from audit.transitions import available_transitions
+from payouts import services
+from payouts.errors import PayoutConflict
+from payouts.models import Payout, PayoutStatus
+
+# Review decisions only: processing/paid/failed belong to the dispatch, the webhook and the poller
+# (a processing payout is stopped with "Cancel at Wise", whose webhook then fails it).
+BUTTON_LABELS = {
+    "approve": "Approve",
+    "reject": "Reject",
+    "cancel": "Cancel (before dispatch)",
+    "retry": "Retry (new attempt)",
+    "reopen": "Re-open for review",
+}
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Defaults to `requested`: the review queue is what a super-admin opens the list for."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [*PayoutStatus.choices, ("all", "All")]
+
+    def value(self) -> str:
+        return super().value() or PayoutStatus.REQUESTED
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Payout]) -> QuerySet[Payout]:
+        return queryset if self.value() == "all" else queryset.filter(status=self.value())
+
+    def choices(self, changelist: Any) -> Any:
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+def conflict_text(payout_id: int, exc: Conflict) -> str:
+    """'#47828 already rejected by kerem at 09:14 (refreshed)'."""
+    details = PayoutConflict.from_conflict(exc).details
+    text = f"#{payout_id} already {details.get('current_status')}"
+    if details.get("current_reviewer"):
+        text += f" by {details['current_reviewer']}"
+    if details.get("reviewed_at"):
+        text += f" at {timezone.localtime(datetime.fromisoformat(details['reviewed_at'])):%H:%M}"
+    return f"{text} (refreshed)"
+
+
+def report(request: HttpRequest, payout_id: int, exc: DomainError) -> None:
+    if isinstance(exc, Conflict):
+        exc = PayoutConflict(conflict_text(payout_id, exc), **exc.details)
+    report_error(request, exc, prefix="" if isinstance(exc, Conflict) else f"#{payout_id}: ")
+
+
+def _selected_ids(request: HttpRequest, queryset: QuerySet[Payout]) -> list[int]:
+    """The rows the reviewer ticked, even those that left the filtered list since (e.g. rejected by
+    someone else meanwhile): each must be reported, not silently dropped by the status filter."""
+    if request.POST.get("select_across") == "1":
+        return list(queryset.order_by("pk").values_list("pk", flat=True))
+    return sorted({int(pk) for pk in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if pk.isdigit()})
+
+
+@admin.register(Payout)
+class PayoutAdmin(admin.ModelAdmin):
+    list_display = ["id", "affiliate", "amount", "currency", "kyc", "status", "reviewed_by", "age"]
+    list_filter = [StatusFilter]
+    list_select_related = ["affiliate__user", "reviewed_by"]
+    search_fields = ["id", "affiliate__user__username", "wise_transfer_id"]
+    ordering = ["created_at", "id"]
+    actions = ["approve_selected", "reject_selected", "cancel_selected_at_wise"]
+    change_form_template = "admin/payouts/payout/change_form.html"
+    fields = [
+        "affiliate",
+        "amount",
+        "currency",
+        "status",
+        "reason",
+        "reviewed_by",
+        "reviewed_at",
+        "attempt",
+        "wise_quote_id",
+        "wise_transfer_id",
+        "dispatched_at",
+        "wise_funded_at",
+        "wise_state",
+        "wise_state_at",
+        "created_at",
+    ]
+    readonly_fields = fields  # status (and everything else) changes only through the services
+
+    @admin.display(description="KYC", ordering="affiliate__kyc_status")
+    def kyc(self, payout: Payout) -> str:
+        return payout.affiliate.kyc_status
+
+    @admin.display(description="Age", ordering="created_at")
+    def age(self, payout: Payout) -> str:
+        return timesince(payout.created_at)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # affiliates request payouts through the API, against their balance
+
+    def has_delete_permission(self, request: HttpRequest, obj: Payout | None = None) -> bool:
+        return False
+
+    # --- the change page ------------------------------------------------------------------
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        if request.method == "POST" and ("_transition" in request.POST or "_cancel_at_wise" in request.POST):
+            return self._button(request, object_id)
+        payout = self.get_object(request, object_id)
+        context = {**(extra_context or {}), **self._review_context(request, payout)}
+        context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _review_context(self, request: HttpRequest, payout: Payout | None) -> dict:
+        if payout is None:
+            return {}
+        buttons = [
+            (option.name, BUTTON_LABELS[option.name], option.target)
+            for option in available_transitions(payout, user=request.user)
+            if option.name in BUTTON_LABELS
+        ]
+        can_cancel_at_wise = payout.status == PayoutStatus.PROCESSING and bool(payout.wise_transfer_id)
+        return {
+            "seen_status": payout.status,
+            "transition_buttons": buttons,
+            "can_cancel_at_wise": can_cancel_at_wise and request.user.has_perm("payouts.review_payout"),
+            "history": list(history_for(payout)[:100]),
+        }
+
+    def _button(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        payout = self.get_object(request, object_id)
+        if payout is None or not self.has_view_permission(request, payout):
+            raise DjangoPermissionDenied
+        try:
+            if "_cancel_at_wise" in request.POST:
+                services.cancel_at_wise(payout_id=payout.pk, actor=request.user)
+                self.message_user(request, f"#{payout.pk}: Wise accepted the cancellation.", messages.SUCCESS)
+            elif request.POST["_transition"] not in BUTTON_LABELS:
+                self.message_user(request, f"#{payout.pk}: not a review action.", messages.ERROR)
+            else:
+                done = services.review_payout(
+                    payout_id=payout.pk,
+                    transition=request.POST["_transition"],
+                    actor=request.user,
+                    expected_status=request.POST.get("_seen_status") or None,
+                    reason=request.POST.get("_reason", "").strip(),
+                )
+                self.message_user(request, f"#{done.pk} {done.status}.", messages.SUCCESS)
+        except DomainError as exc:
+            report(request, payout.pk, exc)
+        # Post/redirect/get: the page re-renders with the state as it is now.
+        return HttpResponseRedirect(request.path)
+
+    # --- bulk actions ---------------------------------------------------------------------
+    @admin.action(description="Approve selected payouts (each through the guarded transition)")
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
+        self._bulk(request, queryset, services.approve_payout)
+
+    @admin.action(description="Reject selected payouts (each through the guarded transition)")
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
+        self._bulk(request, queryset, services.reject_payout)
+
+    @admin.action(description="Cancel selected processing payouts at Wise")
+    def cancel_selected_at_wise(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
+        for payout_id in _selected_ids(request, queryset):
+            try:
+                services.cancel_at_wise(payout_id=payout_id, actor=request.user)
+            except DomainError as exc:
+                report(request, payout_id, exc)
+            else:
+                self.message_user(request, f"#{payout_id}: Wise accepted the cancellation.", messages.SUCCESS)
+
+    def _bulk(self, request: HttpRequest, queryset: QuerySet[Payout], service: Any) -> None:
+        """One guarded transition per row, from `requested` (the list the reviewer saw); one line each."""
+        for payout_id in _selected_ids(request, queryset):
+            try:
+                payout = service(payout_id=payout_id, actor=request.user, expected_status=PayoutStatus.REQUESTED)
+            except DomainError as exc:
+                report(request, payout_id, exc)
+            else:
+                self.message_user(request, f"#{payout_id} {payout.status}.", messages.SUCCESS)

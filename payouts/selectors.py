@@ -1,0 +1,88 @@
+"""Every non-trivial read of payouts."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from affiliates.models import Affiliate, Commission, CommissionStatus
+from audit.models import AuditEntry, BeaconCount
+from payouts.models import COMMITTED_STATUSES, Payout, PayoutStatus
+
+ZERO = Decimal("0.00")
+
+
+def available_balance(*, affiliate: Affiliate) -> Decimal:
+    """Approved commissions minus payouts that are requested, approved, processing or paid.
+
+    Race-safe only under the affiliate row lock that services.request_payout takes first.
+    """
+    earned = Commission.objects.filter(affiliate=affiliate, status=CommissionStatus.APPROVED).aggregate(
+        total=Sum("amount", default=ZERO)
+    )["total"]
+    committed = Payout.objects.filter(affiliate=affiliate, status__in=COMMITTED_STATUSES).aggregate(
+        total=Sum("amount", default=ZERO)
+    )["total"]
+    return (earned - committed).quantize(Decimal("0.01"))
+
+
+def payouts_for(*, affiliate: Affiliate) -> QuerySet[Payout]:
+    """One affiliate's payouts, newest first."""
+    return Payout.objects.filter(affiliate=affiliate).select_related("reviewed_by").order_by("-created_at", "-id")
+
+
+def payout_list(*, user: AbstractBaseUser, status: str | None = None) -> QuerySet[Payout]:
+    """What `user` may see: super-admins all payouts, an affiliate its own, anyone else none."""
+    payouts = Payout.objects.select_related("affiliate__user", "reviewed_by").order_by("-created_at", "-id")
+    if not user.is_superuser:
+        payouts = payouts.filter(affiliate__user=user)
+    if status:
+        payouts = payouts.filter(status=status)
+    return payouts
+
+
+def pending_payouts() -> QuerySet[Payout]:
+    return Payout.objects.filter(status=PayoutStatus.REQUESTED).select_related("affiliate__user").order_by("created_at")
+
+
+def payouts_to_redispatch(*, now: datetime | None = None) -> QuerySet[Payout]:
+    """Approved past the grace period (the on-commit enqueue was lost), or processing without a
+    recorded funding (a worker died mid-dispatch). Safe to re-enqueue: dispatch is idempotent."""
+    cutoff = (now or timezone.now()) - settings.PAYOUT_DISPATCH_GRACE
+    stuck_approved = Q(status=PayoutStatus.APPROVED, reviewed_at__lt=cutoff)
+    unfunded = Q(status=PayoutStatus.PROCESSING, wise_funded_at__isnull=True, dispatched_at__lt=cutoff)
+    return Payout.objects.filter(stuck_approved | unfunded).order_by("pk")
+
+
+def payouts_to_poll(*, now: datetime | None = None) -> QuerySet[Payout]:
+    """Processing longer than PAYOUT_PROCESSING_POLL_AFTER with a transfer to ask Wise about."""
+    cutoff = (now or timezone.now()) - settings.PAYOUT_PROCESSING_POLL_AFTER
+    return (
+        Payout.objects.filter(status=PayoutStatus.PROCESSING, dispatched_at__lt=cutoff)
+        .exclude(wise_transfer_id="")
+        .order_by("pk")
+    )
+
+
+def dashboard_figures(*, now: datetime | None = None) -> dict:
+    """The admin index widget: pending work, payout transitions, lost races and refusals."""
+    now = now or timezone.now()
+    pending = pending_payouts().aggregate(count=Count("id"), amount=Sum("amount", default=ZERO))
+    start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    transitions = AuditEntry.objects.filter(content_type=ContentType.objects.get_for_model(Payout)).aggregate(
+        today=Count("id", filter=Q(at__gte=start_of_day)),
+        last_30_days=Count("id", filter=Q(at__gte=now - timedelta(days=30))),
+    )
+    beacons = BeaconCount.objects.filter(kind__startswith="payout_", hour__gte=now - timedelta(hours=24))
+    outcomes = beacons.aggregate(
+        conflicts=Sum("count", filter=Q(kind="payout_race_lost"), default=0),
+        refused=Sum("count", filter=Q(kind="payout_transition_refused"), default=0),
+        forbidden=Sum("count", filter=Q(kind="payout_transition_forbidden"), default=0),
+        all=Sum("count", default=0),
+    )
+    by_kind = list(beacons.values("kind").annotate(total=Sum("count")).order_by("-total"))
+    return {"pending": pending, "transitions": transitions, "outcomes": outcomes, "beacons": by_kind}

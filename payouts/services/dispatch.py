@@ -1,0 +1,209 @@
+"""Wise dispatch, exactly once: quote -> transfer -> fund, safe to run twice or concurrently.
+
+Safety layers, in the order they act:
+1. state machine + race guard: the guarded approved -> processing is the claim on dispatch. A
+   cancel that lands first stops it (the dispatch then finds `cancelled` and does nothing); a
+   rejected payout or a lost race never reaches Wise.
+2. an audit.claims lease per (payout, attempt): one worker at a time talks to Wise for it, so a
+   task delivered twice or two workers running it at once make one set of calls. It is released
+   when the outcome is known not to matter (every step below is safe to repeat) and kept when a
+   funding request's outcome is unknown, until its lease runs out.
+3. provider idempotency: the transfer's customerTransactionId is derived only from (payout id,
+   attempt), so a retry after a timeout gets the transfer Wise already made.
+4. funding has no key at Wise: read the transfer first and fund only one that still waits.
+No transaction is held open across an HTTP call: each result is recorded in its own short,
+guarded UPDATE (status = processing and the same attempt).
+"""
+
+from datetime import timedelta
+from enum import StrEnum
+
+import structlog
+from django.utils import timezone
+
+from audit.actors import SystemActor
+from audit.beacons import emit_beacon
+from audit.claims import claim, complete, release
+from audit.errors import Conflict
+from audit.transactions import atomic
+from audit.transitions import apply_transition
+from payouts.clients.wise import WAITING_FOR_FUNDING, WiseClient, WiseRefused, WiseUnavailable
+from payouts.keys import dispatch_claim_key, wise_transaction_id
+from payouts.models import WISE_FAILED_STATES, Payout, PayoutStatus
+from payouts.selectors import payouts_to_redispatch
+from payouts.services.enqueue import enqueue_dispatch
+from payouts.services.review import transition_changes
+
+logger = structlog.get_logger(__name__)
+DISPATCHER = SystemActor("task:dispatch_wise_transfer")
+SWEEPER = SystemActor("task:redispatch_stuck_payouts")
+# Longer than one dispatch can take (4 calls x WISE_TIMEOUT_SECONDS), short enough that the
+# sweeper takes over a dead worker's payout within minutes.
+DISPATCH_LEASE = timedelta(minutes=2)
+
+
+class DispatchOutcome(StrEnum):
+    FUNDED = "funded"
+    ALREADY_FUNDED = "already_funded"
+    NOT_DISPATCHABLE = "not_dispatchable"  # rejected, cancelled, paid ...: nothing to send
+    BUSY = "busy"  # another worker holds this attempt's dispatch claim
+    ABORTED = "aborted"  # the payout left processing (or changed attempt) mid-dispatch
+    FAILED = "failed"  # Wise refused: moved to failed with its reason
+    FUNDING_REFUSED = "funding_refused"  # nothing was funded: the sweeper tries again later
+
+
+class FundingOutcomeUnknown(WiseUnavailable):
+    """The funding request got no answer: Wise may have funded. Keep the claim, read before retrying."""
+
+
+class FundingRefused(Exception):
+    """Wise said no to the funding (e.g. our balance is short): nothing moved, safe to try again."""
+
+
+class DispatchAborted(Exception):
+    """The payout is no longer processing this attempt: stop talking to Wise for it."""
+
+
+def dispatch_wise_transfer(*, payout_id: int) -> DispatchOutcome:
+    """Send an approved payout's money through Wise: at most one transfer and one funding per attempt.
+
+    Raises WiseUnavailable (network error or 5xx) for the task to retry with backoff; the retry
+    reuses the recorded quote and the same customerTransactionId.
+    """
+    payout = _start_processing(payout_id)
+    if payout is None:
+        return DispatchOutcome.NOT_DISPATCHABLE
+    if payout.wise_funded_at is not None:
+        return DispatchOutcome.ALREADY_FUNDED
+    held = claim(dispatch_claim_key(payout_id=payout.pk, attempt=payout.attempt), lease=DISPATCH_LEASE)
+    if not held.won:
+        logger.info("payout_dispatch_busy", payout_id=payout.pk, attempt=payout.attempt)
+        return DispatchOutcome.BUSY
+    try:
+        outcome = _send(WiseClient.from_settings(), payout)
+    except FundingOutcomeUnknown:
+        raise  # keep the claim: nobody funds again before its lease runs out and a read comes first
+    except DispatchAborted:
+        release(held)
+        return DispatchOutcome.ABORTED
+    except FundingRefused as exc:
+        release(held)  # certainly not funded: the sweeper's next run reads and funds
+        emit_beacon("payout_funding_refused", object_id=payout.pk, reason=str(exc))
+        return DispatchOutcome.FUNDING_REFUSED
+    except BaseException:
+        release(held)  # quote, transfer (same customerTransactionId) and read-then-fund are safe to repeat
+        raise
+    complete(held)
+    return outcome
+
+
+def redispatch_stuck_payouts() -> int:
+    """Beat sweeper: re-enqueue approved payouts whose on-commit enqueue was lost and processing
+    payouts whose worker died before funding. Safe to run concurrently: dispatch is idempotent."""
+    ids = list(payouts_to_redispatch().values_list("pk", flat=True))
+    for payout_id in ids:
+        logger.info("payout_redispatch", payout_id=payout_id, actor=SWEEPER.label)
+        enqueue_dispatch(payout_id=payout_id)
+    return len(ids)
+
+
+def _start_processing(payout_id: int) -> Payout | None:
+    """approved -> processing (the claim on dispatch), or resume a processing payout."""
+    with atomic():
+        payout = Payout.objects.select_related("affiliate").filter(pk=payout_id).first()
+        if payout is None:
+            return None
+        if payout.status == PayoutStatus.APPROVED:
+            try:
+                apply_transition(
+                    instance=payout,
+                    transition="start_processing",
+                    actor=DISPATCHER,
+                    changes=transition_changes("start_processing", actor=DISPATCHER),
+                )
+            except Conflict:
+                # Someone moved it first: a cancel (stop) or another delivery of this task (which
+                # now holds or will take the dispatch claim). Look at what it is now.
+                payout.refresh_from_db()
+    return payout if payout.status == PayoutStatus.PROCESSING else None
+
+
+def _send(client: WiseClient, payout: Payout) -> DispatchOutcome:
+    if not payout.affiliate.wise_recipient_id:
+        return _fail(payout, "The affiliate has no Wise recipient account.")
+    try:
+        quote_id = payout.wise_quote_id or _create_quote(client, payout)
+        transfer_id = payout.wise_transfer_id or _create_transfer(client, payout, quote_id)
+    except WiseRefused as exc:
+        # A 4xx before any transfer exists: no money can have moved; a human retries (new attempt).
+        return _fail(payout, f"Wise refused: {exc.code or exc.status}: {exc.message}")
+    return _fund_once(client, payout, transfer_id)
+
+
+def _create_quote(client: WiseClient, payout: Payout) -> str:
+    quote = client.create_quote(
+        source_currency=payout.currency, target_currency=payout.currency, target_amount=payout.amount
+    )
+    _record(payout, wise_quote_id=str(quote["id"]))
+    return str(quote["id"])
+
+
+def _create_transfer(client: WiseClient, payout: Payout, quote_id: str) -> str:
+    transfer = client.create_transfer(
+        target_account=payout.affiliate.wise_recipient_id,
+        quote_id=quote_id,
+        customer_transaction_id=wise_transaction_id(payout_id=payout.pk, attempt=payout.attempt),
+        reference=f"Payout {payout.pk}",
+    )
+    _record(payout, wise_transfer_id=str(transfer["id"]))
+    return str(transfer["id"])
+
+
+def _fund_once(client: WiseClient, payout: Payout, transfer_id: str) -> DispatchOutcome:
+    status = client.get_transfer(transfer_id)["status"]
+    if status != WAITING_FOR_FUNDING:
+        # Funded by an earlier run whose answer was lost, or cancelled at Wise: never fund twice.
+        if status not in WISE_FAILED_STATES:
+            _record(payout, wise_funded_at=timezone.now())
+        logger.info("payout_funding_skipped", payout_id=payout.pk, transfer_id=transfer_id, wise_status=status)
+        return DispatchOutcome.ALREADY_FUNDED
+    try:
+        answer = client.fund_transfer(transfer_id)
+    except WiseUnavailable as exc:
+        raise FundingOutcomeUnknown(exc.message, status=exc.status) from exc
+    except WiseRefused as exc:
+        raise FundingRefused(f"{exc.code or exc.status}: {exc.message}") from exc
+    if answer.get("status", "COMPLETED") != "COMPLETED":  # Wise may answer 200 with status REJECTED
+        raise FundingRefused(str(answer.get("errorCode") or answer.get("status")))
+    _record(payout, wise_funded_at=timezone.now())
+    logger.info("payout_funded", payout_id=payout.pk, transfer_id=transfer_id)
+    return DispatchOutcome.FUNDED
+
+
+def _record(payout: Payout, **values: object) -> None:
+    """Write a Wise result only while this attempt is still the one being processed."""
+    with atomic():
+        updated = Payout.objects.filter(pk=payout.pk, status=PayoutStatus.PROCESSING, attempt=payout.attempt).update(
+            **values
+        )
+    if updated != 1:
+        raise DispatchAborted(payout.pk)
+    for name, value in values.items():
+        setattr(payout, name, value)
+
+
+def _fail(payout: Payout, reason: str) -> DispatchOutcome:
+    logger.warning("payout_dispatch_failed", payout_id=payout.pk, reason=reason)
+    with atomic():
+        try:
+            apply_transition(
+                instance=payout,
+                transition="mark_failed",
+                actor=DISPATCHER,
+                expected=PayoutStatus.PROCESSING,
+                reason=reason,
+                changes={"reason": reason},
+            )
+        except Conflict:
+            return DispatchOutcome.ABORTED  # settled by someone else meanwhile
+    return DispatchOutcome.FAILED

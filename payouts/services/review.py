@@ -1,0 +1,135 @@
+"""Super-admin review: approve, reject, cancel, retry, and "PUT status" (with expected_status).
+
+Every decision is one guarded transition (audit.transitions): legality from the declarations in
+payouts.models (422), the race guard `UPDATE ... WHERE status = <what the reviewer saw>` (409,
+naming who got there first), the transition permission for user actors (403), the audit row in
+the same transaction, and the Wise dispatch scheduled on commit only when an approval won.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+
+from audit.actors import Actor, actor_user
+from audit.errors import Conflict, NotFound
+from audit.transactions import atomic
+from audit.transitions import apply_transition, apply_transition_to, transition_name
+from payouts.errors import PayoutConflict
+from payouts.models import Payout, PayoutStatus
+from payouts.services.enqueue import enqueue_dispatch
+
+REVIEW_DECISIONS = frozenset({"approve", "reject", "cancel"})
+# A re-review starts from a clean slate: the next approval dispatches a fresh Wise transfer.
+_WISE_RESET = {
+    "wise_quote_id": "",
+    "wise_transfer_id": "",
+    "dispatched_at": None,
+    "wise_funded_at": None,
+    "wise_state": "",
+    "wise_state_at": None,
+    "reviewed_by": None,
+    "reviewed_at": None,
+}
+
+
+def approve_payout(*, payout_id: int, actor: Actor, expected_status: str | None = None, reason: str = "") -> Payout:
+    """requested -> approved (KYC verified), then the Wise dispatch on commit: money moves only
+    for the one reviewer whose guarded UPDATE matched the row."""
+    return review_payout(
+        payout_id=payout_id, transition="approve", actor=actor, expected_status=expected_status, reason=reason
+    )
+
+
+def reject_payout(*, payout_id: int, actor: Actor, expected_status: str | None = None, reason: str = "") -> Payout:
+    return review_payout(
+        payout_id=payout_id, transition="reject", actor=actor, expected_status=expected_status, reason=reason
+    )
+
+
+def cancel_payout(*, payout_id: int, actor: Actor, expected_status: str | None = None, reason: str = "") -> Payout:
+    """approved -> cancelled: stops the dispatch if it lands before the dispatch's own guarded
+    approved -> processing; after that it gets 409 and the transfer must be cancelled at Wise."""
+    return review_payout(
+        payout_id=payout_id, transition="cancel", actor=actor, expected_status=expected_status, reason=reason
+    )
+
+
+def retry_payout(*, payout_id: int, actor: Actor, expected_status: str | None = None, reason: str = "") -> Payout:
+    """failed -> requested with attempt + 1 (a new Wise customerTransactionId), or cancelled ->
+    requested (re-review, same attempt: no transfer was ever made for it)."""
+    seen = expected_status or _get(payout_id).status
+    # A named action acts on its source state: a row that is neither failed nor cancelled is
+    # treated as "moved on since the reviewer saw it failed" (409), like approve on a rejected row.
+    name = "reopen" if seen == PayoutStatus.CANCELLED else "retry"
+    return review_payout(
+        payout_id=payout_id, transition=name, actor=actor, expected_status=expected_status, reason=reason
+    )
+
+
+def review_payout(
+    *, payout_id: int, transition: str, actor: Actor, expected_status: str | None = None, reason: str = ""
+) -> Payout:
+    """Apply the named transition from the state the reviewer saw (default: its source state)."""
+    with atomic():
+        payout = _get(payout_id)
+        try:
+            return apply_transition(
+                instance=payout,
+                transition=transition,
+                actor=actor,
+                expected=expected_status,
+                reason=reason,
+                changes=transition_changes(transition, actor=actor, reason=reason),
+                on_commit=side_effect_of(transition, payout_id=payout.pk),
+            )
+        except Conflict as exc:
+            raise PayoutConflict.from_conflict(exc) from exc
+
+
+def set_payout_status(*, payout_id: int, status: str, expected_status: str, actor: Actor, reason: str = "") -> Payout:
+    """PUT {"status", "expected_status"}: the move the declarations allow from what the reviewer saw."""
+    with atomic():
+        payout = _get(payout_id)
+        name = transition_name(Payout, source=expected_status, target=status) or ""
+        try:
+            return apply_transition_to(
+                instance=payout,
+                target=status,
+                expected=expected_status,
+                actor=actor,
+                reason=reason,
+                changes=transition_changes(name, actor=actor, reason=reason),
+                on_commit=side_effect_of(name, payout_id=payout.pk),
+            )
+        except Conflict as exc:
+            raise PayoutConflict.from_conflict(exc) from exc
+
+
+def transition_changes(transition: str, *, actor: Actor, reason: str = "") -> Mapping[str, Any]:
+    """The columns a transition writes in the same guarded UPDATE as the status."""
+    now = timezone.now()
+    if transition in REVIEW_DECISIONS:
+        return {"reviewed_by": actor_user(actor), "reviewed_at": now, "reason": reason}
+    if transition == "start_processing":
+        return {"dispatched_at": now}
+    if transition == "retry":
+        return {**_WISE_RESET, "attempt": F("attempt") + 1, "reason": reason}
+    if transition == "reopen":
+        return {**_WISE_RESET, "reason": reason}
+    return {"reason": reason} if reason else {}
+
+
+def side_effect_of(transition: str, *, payout_id: int) -> Callable[[], None] | None:
+    """Only a won approve (or a manual approved -> processing) dispatches to Wise, after commit."""
+    if transition not in ("approve", "start_processing"):
+        return None
+    return lambda: enqueue_dispatch(payout_id=payout_id)
+
+
+def _get(payout_id: int) -> Payout:
+    payout = Payout.objects.select_related("affiliate").filter(pk=payout_id).first()
+    if payout is None:
+        raise NotFound(f"Payout #{payout_id} does not exist.")
+    return payout
