@@ -16,17 +16,19 @@ from payouts.models import COMMITTED_STATUSES, Payout, PayoutStatus
 ZERO = Decimal("0.00")
 
 
-def available_balance(*, affiliate: Affiliate) -> Decimal:
-    """Approved commissions minus payouts that are requested, approved, processing or paid.
+def available_balance(*, affiliate: Affiliate, currency: str | None = None) -> Decimal:
+    """Approved commissions minus payouts that are requested, approved, processing or paid, in one
+    currency (default: the program's, AFFILIATE_CURRENCY): amounts in two currencies never offset.
 
     Race-safe only under the affiliate row lock that services.request_payout takes first.
     """
-    earned = Commission.objects.filter(affiliate=affiliate, status=CommissionStatus.APPROVED).aggregate(
-        total=Sum("amount", default=ZERO)
-    )["total"]
-    committed = Payout.objects.filter(affiliate=affiliate, status__in=COMMITTED_STATUSES).aggregate(
-        total=Sum("amount", default=ZERO)
-    )["total"]
+    currency = currency or settings.AFFILIATE_CURRENCY
+    earned = Commission.objects.filter(
+        affiliate=affiliate, status=CommissionStatus.APPROVED, currency=currency
+    ).aggregate(total=Sum("amount", default=ZERO))["total"]
+    committed = Payout.objects.filter(
+        affiliate=affiliate, status__in=COMMITTED_STATUSES, currency=currency
+    ).aggregate(total=Sum("amount", default=ZERO))["total"]
     return (earned - committed).quantize(Decimal("0.01"))
 
 

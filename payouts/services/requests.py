@@ -34,7 +34,7 @@ def request_payout(*, affiliate: Affiliate, amount: Decimal, currency: str, acto
         raise PermissionDenied("An affiliate may request payouts only for itself.")
     with atomic():
         locked = Affiliate.objects.select_for_update().get(pk=affiliate.pk)
-        balance = available_balance(affiliate=locked)
+        balance = available_balance(affiliate=locked, currency=currency)
         if amount > balance:
             raise BusinessRuleViolation(
                 f"Requested {amount} {currency} exceeds the available balance of {balance}.",

@@ -21,9 +21,9 @@ class PayoutFactory(factory.django.DjangoModelFactory):
 
 
 def funded_affiliate(amount: Decimal = Decimal("1000.00"), **affiliate_kwargs):
-    """An affiliate with `amount` of approved commissions to draw on."""
+    """An affiliate with `amount` of approved commissions to draw on, in the payouts' currency (EUR)."""
     affiliate = AffiliateFactory(**affiliate_kwargs)
-    CommissionFactory(affiliate=affiliate, amount=amount, status="approved")
+    CommissionFactory(affiliate=affiliate, amount=amount, currency="EUR", status="approved")
     return affiliate
 
 

@@ -45,7 +45,7 @@ def test_request_payout_creates_a_requested_payout_within_the_balance():
     payout = request_payout(affiliate=affiliate, amount=Decimal("310.00"), currency="EUR", actor=affiliate.user)
     # then
     assert (payout.status, payout.amount, payout.currency, payout.attempt) == ("requested", Decimal("310.00"), "EUR", 1)
-    assert available_balance(affiliate=affiliate) == Decimal("190.00")
+    assert available_balance(affiliate=affiliate, currency="EUR") == Decimal("190.00")
 
 
 def test_request_beyond_the_balance_is_insufficient_balance_and_writes_nothing():
@@ -59,9 +59,10 @@ def test_request_beyond_the_balance_is_insufficient_balance_and_writes_nothing()
 
 def test_available_balance_counts_approved_commissions_and_committed_payouts_only():
     affiliate = AffiliateFactory()
-    CommissionFactory(affiliate=affiliate, amount=Decimal("1000.00"), status="approved")
-    CommissionFactory(affiliate=affiliate, amount=Decimal("500.00"), status="pending")
-    CommissionFactory(affiliate=affiliate, amount=Decimal("200.00"), status="reversed")
+    CommissionFactory(affiliate=affiliate, amount=Decimal("1000.00"), currency="EUR", status="approved")
+    CommissionFactory(affiliate=affiliate, amount=Decimal("500.00"), currency="EUR", status="pending")
+    CommissionFactory(affiliate=affiliate, amount=Decimal("200.00"), currency="EUR", status="reversed")
+    CommissionFactory(affiliate=affiliate, amount=Decimal("700.00"), currency="USD", status="approved")
     for status, amount in [
         ("requested", "10.00"),
         ("approved", "20.00"),
@@ -74,7 +75,8 @@ def test_available_balance_counts_approved_commissions_and_committed_payouts_onl
         PayoutFactory(affiliate=affiliate, status=status, amount=Decimal(amount))
     PayoutFactory(amount=Decimal("99.00"))  # another affiliate's
 
-    assert available_balance(affiliate=affiliate) == Decimal("900.00")
+    assert available_balance(affiliate=affiliate, currency="EUR") == Decimal("900.00")
+    assert available_balance(affiliate=affiliate, currency="USD") == Decimal("700.00"), "currencies never offset"
     assert [p.amount for p in payouts_for(affiliate=affiliate)][:2] == [Decimal("1000.00"), Decimal("1000.00")]
     assert payouts_for(affiliate=affiliate).count() == 7
 
