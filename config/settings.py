@@ -128,6 +128,7 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
@@ -183,6 +184,7 @@ BEACON_ALERT_THRESHOLD = env.int("BEACON_ALERT_THRESHOLD", default=5)  # per kin
 # --- Stripe (commissions webhooks, loyalty promotion codes) ---------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_sandbox")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:8103")
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_sandbox")
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 
@@ -191,6 +193,10 @@ WISE_API_URL = env.str("WISE_API_URL", default="http://127.0.0.1:8101")
 WISE_API_TOKEN = env.str("WISE_API_TOKEN", default="wise-sandbox-token")
 WISE_PROFILE_ID = env.str("WISE_PROFILE_ID", default="1001")
 WISE_WEBHOOK_PUBLIC_KEY = env.str("WISE_WEBHOOK_PUBLIC_KEY", default="", multiline=True)
+_WISE_DEMO_PUBLIC_KEY = VAR_DIR / "wise_standin_public.pem"  # written by sandbox/wise.py for the demo
+if not WISE_WEBHOOK_PUBLIC_KEY and WISE_API_URL.startswith("http://127.0.0.1") and _WISE_DEMO_PUBLIC_KEY.exists():
+    # Only ever the local stand-in's key: a real Wise URL needs WISE_WEBHOOK_PUBLIC_KEY set explicitly.
+    WISE_WEBHOOK_PUBLIC_KEY = _WISE_DEMO_PUBLIC_KEY.read_text()
 WISE_TIMEOUT_SECONDS = env.float("WISE_TIMEOUT_SECONDS", default=10.0)
 PAYOUT_DISPATCH_GRACE = timedelta(minutes=env.int("PAYOUT_DISPATCH_GRACE_MINUTES", default=5))
 PAYOUT_PROCESSING_POLL_AFTER = timedelta(minutes=env.int("PAYOUT_PROCESSING_POLL_AFTER_MINUTES", default=60))
