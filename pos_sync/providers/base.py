@@ -1,0 +1,121 @@
+"""What the sync queue needs from a POS provider, and the plain values that cross that line.
+
+A provider pushes one order (idempotently, with keys derived from our ids), lists the orders it
+holds for a location, and refunds a payment. Adding Lightspeed means one more class with these
+three methods, registered in pos_sync.providers.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from pos_sync.errors import PosSyncErrorCode
+
+# Currencies whose minor unit is not 1/100 (ISO 4217); the rest have two decimals.
+MINOR_UNIT_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3}
+
+
+class ProviderError(Exception):
+    """A push or a provider call that did not succeed.
+
+    retryable: a later attempt (with the same keys) may succeed: timeouts, 5xx, lost connections.
+    Not retryable: bad input (unknown provider, no token, a 4xx): the job goes to the dead letters.
+    """
+
+    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_token: str
+    location_id: str
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    name: str
+    quantity: int
+    unit_amount: int  # minor units
+
+
+@dataclass(frozen=True)
+class OrderToPush:
+    order_id: int
+    table_id: str
+    currency: str
+    total_amount: int  # minor units
+    lines: tuple[OrderLine, ...]
+
+    @property
+    def reference_id(self) -> str:
+        return str(self.order_id)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    provider_order_id: str
+    provider_payment_id: str
+    found_existing: bool = False  # looked up at the provider instead of created
+
+
+@dataclass(frozen=True)
+class RemotePayment:
+    payment_id: str
+    amount: int
+    currency: str
+    refunded: bool
+
+
+@dataclass(frozen=True)
+class RemoteOrder:
+    provider_order_id: str
+    reference_id: str
+    created_at: str
+    payments: tuple[RemotePayment, ...]
+
+
+class PosProvider(Protocol):
+    name: str
+    idempotency_window: timedelta  # how long a resent key is surely recognised; past it, read first
+
+    def push(self, *, order: OrderToPush, credentials: Credentials, look_up_since: datetime | None) -> PushResult:
+        """Create the order and its payment at the provider, exactly once per order.
+
+        look_up_since: set when the provider's idempotency window may have passed since the first
+        attempt; the provider must then look for an order with our reference id before creating.
+        Raises ProviderError.
+        """
+        ...
+
+    def list_orders(self, *, credentials: Credentials, since: datetime) -> Iterator[list[RemoteOrder]]:
+        """The location's orders created since `since`, page by page. Raises ProviderError."""
+        ...
+
+    def refund_payment(self, *, credentials: Credentials, payment: RemotePayment, reason: str) -> str:
+        """Refund what is left of `payment`, idempotently per payment; returns the refund id."""
+        ...
+
+
+def to_minor_units(amount: Decimal | str, currency: str) -> int:
+    exponent = MINOR_UNIT_EXPONENTS.get(currency.upper(), 2)
+    scaled = Decimal(amount).scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise ProviderError(
+            PosSyncErrorCode.INVALID_ORDER,
+            f"{amount} {currency} has more decimals than {currency} allows.",
+            retryable=False,
+        )
+    return int(scaled)
+
+
+def from_minor_units(amount: int, currency: str) -> Decimal:
+    return Decimal(amount).scaleb(-MINOR_UNIT_EXPONENTS.get(currency.upper(), 2))

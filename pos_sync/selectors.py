@@ -1,0 +1,41 @@
+from datetime import datetime
+
+from django.db.models import Count, Min, QuerySet
+
+from pos_sync.models import LIVE_STATUSES, PosConnection, SyncJob, SyncJobStatus
+
+
+def due_jobs(*, now: datetime) -> QuerySet[SyncJob]:
+    """Live jobs whose time has come (pending, or failed and backed off long enough), oldest due first."""
+    return SyncJob.objects.filter(status__in=LIVE_STATUSES, next_attempt_at__lte=now).order_by("next_attempt_at", "id")
+
+
+def live_job(*, order_id: int, provider: str) -> SyncJob | None:
+    return SyncJob.objects.filter(order_id=order_id, provider=provider, status__in=LIVE_STATUSES).first()
+
+
+def first_attempt_at(*, order_id: int, provider: str) -> datetime | None:
+    """When any job first tried to push this order to this provider (history included)."""
+    return SyncJob.objects.filter(order_id=order_id, provider=provider).aggregate(at=Min("first_attempted_at"))["at"]
+
+
+def recorded_provider_order_ids(*, order_ids: list[int], provider: str) -> dict[int, str]:
+    """Our record of which provider order each of our orders became (successful jobs)."""
+    rows = SyncJob.objects.filter(order_id__in=order_ids, provider=provider, status=SyncJobStatus.SUCCESS).values_list(
+        "order_id", "provider_order_id"
+    )
+    return {order_id: provider_order_id for order_id, provider_order_id in rows if provider_order_id}
+
+
+def job_counts_by_status(queryset: QuerySet[SyncJob] | None = None) -> dict[str, int]:
+    """{status: count} for every status, zeros included (the admin changelist header)."""
+    queryset = SyncJob.objects.all() if queryset is None else queryset
+    counted = dict(queryset.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {status: counted.get(status, 0) for status in SyncJobStatus.values}
+
+
+def reconcilable_connections(*, connection_ids: list[int] | None = None) -> QuerySet[PosConnection]:
+    connections = PosConnection.objects.filter(is_active=True).order_by("id")
+    if connection_ids:
+        connections = connections.filter(pk__in=connection_ids)
+    return connections
