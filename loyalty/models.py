@@ -1,1 +1,123 @@
-from django.db import models  # noqa: F401
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_fsm import FSMField, FSMModelMixin, transition
+
+PRO_PLAN = "pro"
+
+
+class SubscriptionStatus(models.TextChoices):
+    """Stripe's subscription statuses, mirrored as Stripe reports them."""
+
+    INCOMPLETE = "incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    UNPAID = "unpaid"
+    PAUSED = "paused"
+
+
+class Subscription(models.Model):
+    """A mirror of a Stripe subscription, written only by the `customer.subscription.*` webhooks.
+
+    Its status is Stripe's, not a state machine of ours: webhooks arrive unordered, so each write is
+    a conditional update that only a newer event (by Stripe's `event.created`) can make.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions")
+    stripe_customer_id = models.CharField(max_length=255, db_index=True)
+    stripe_subscription_id = models.CharField(max_length=255, unique=True)
+    plan = models.CharField(max_length=100, help_text="The price's lookup key (or the subscription's metadata plan).")
+    status = models.CharField(max_length=20, choices=SubscriptionStatus.choices)
+    pro_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the current uninterrupted Pro period began; anniversaries count from it."
+    )
+    last_event_at = models.DateTimeField(help_text="`created` of the newest Stripe event applied to this row.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["plan", "status", "pro_started_at"], name="loyalty_sub_eligible")]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_subscription_id} ({self.plan}, {self.status})"
+
+    @property
+    def is_active_pro(self) -> bool:
+        return self.plan == PRO_PLAN and self.status == SubscriptionStatus.ACTIVE and self.pro_started_at is not None
+
+
+class DiscountStatus(models.TextChoices):
+    PENDING = "pending"
+    APPLIED = "applied"
+    SKIPPED = "skipped"
+    REVOKED = "revoked"
+
+
+# Rows in these states hold the anniversary: at most one per user and anniversary (partial UNIQUE).
+LIVE_STATUSES = [DiscountStatus.PENDING, DiscountStatus.APPLIED, DiscountStatus.SKIPPED]
+
+
+class LoyaltyDiscount(FSMModelMixin, models.Model):
+    """One anniversary discount: a customer-restricted, single-use Stripe promotion code.
+
+    The row is inserted `pending` BEFORE Stripe is called; the partial UNIQUE on (user, anniversary)
+    over live rows makes a second insert for the same anniversary fail, whichever tick tries it.
+    Revoked rows are history and exempt, so a customer who cancels and resubscribes can earn again.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="loyalty_discounts")
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="discounts")
+    anniversary = models.PositiveSmallIntegerField(help_text="1 for 12 months of Pro, 2 for 24 ...")
+    status = FSMField(choices=DiscountStatus.choices, default=DiscountStatus.PENDING, protected=True)
+    code = models.CharField(max_length=100, help_text="The customer-facing code, deterministic per user and year.")
+    stripe_promotion_code_id = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Stripe attempts made for this row.")
+    first_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Starts Stripe's 24-hour idempotency window for this row's key."
+    )
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    stripe_closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the code was confirmed inactive (or absent) at Stripe after revoking."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "anniversary"],
+                condition=Q(status__in=LIVE_STATUSES),
+                name="loyalty_one_live_discount_per_anniversary",
+            ),
+            models.CheckConstraint(condition=Q(anniversary__gte=1), name="loyalty_anniversary_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "last_attempt_at"], name="loyalty_discount_status_try"),
+            models.Index(fields=["subscription", "anniversary"], name="loyalty_discount_sub_year"),
+            models.Index(fields=["stripe_promotion_code_id"], name="loyalty_discount_promo"),
+        ]
+        permissions = [("revoke_loyaltydiscount", "Can revoke loyalty discounts")]
+
+    def __str__(self) -> str:
+        return f"{self.code} (year {self.anniversary}, {self.status})"
+
+    @transition(field=status, source=DiscountStatus.PENDING, target=DiscountStatus.APPLIED)
+    def apply(self) -> None:
+        pass
+
+    @transition(field=status, source=DiscountStatus.PENDING, target=DiscountStatus.SKIPPED)
+    def skip(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=LIVE_STATUSES,
+        target=DiscountStatus.REVOKED,
+        permission="loyalty.revoke_loyaltydiscount",
+    )
+    def revoke(self) -> None:
+        pass

@@ -1,0 +1,105 @@
+"""Super-admin API over loyalty discounts: list them, revoke one (the same service as the admin)."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loyalty import selectors, services
+from loyalty.models import DiscountStatus, LoyaltyDiscount
+
+
+class IsSuperAdmin(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_superuser)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    detail = serializers.JSONField()
+
+    class Meta:
+        ref_name = "LoyaltyError"  # schema component names are global
+
+
+class DiscountOutputSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.get_username")
+    subscription = serializers.CharField(source="subscription.stripe_subscription_id")
+
+    class Meta:
+        ref_name = "LoyaltyDiscount"
+        model = LoyaltyDiscount
+        fields = [
+            "id",
+            "user",
+            "subscription",
+            "anniversary",
+            "status",
+            "code",
+            "stripe_promotion_code_id",
+            "attempts",
+            "last_error",
+            "created_at",
+            "applied_at",
+            "revoked_at",
+        ]
+
+
+ERRORS = {
+    401: OpenApiResponse(ErrorSerializer, description="Not logged in"),
+    403: OpenApiResponse(ErrorSerializer, description="Not a super-admin"),
+}
+
+
+class DiscountListApi(ListAPIView):
+    permission_classes = [IsSuperAdmin]
+    serializer_class = DiscountOutputSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = selectors.discounts_for_admin()
+        status = self.request.query_params.get("status")
+        return queryset.filter(status=status) if status else queryset
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=DiscountStatus.values)],
+        responses={200: DiscountOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class DiscountRevokeApi(APIView):
+    permission_classes = [IsSuperAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+        expected_status = serializers.ChoiceField(choices=DiscountStatus.choices, required=False)
+
+        class Meta:
+            ref_name = "LoyaltyDiscountRevokeInput"
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: DiscountOutputSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="Malformed body"),
+            404: OpenApiResponse(ErrorSerializer, description="No such discount"),
+            409: OpenApiResponse(ErrorSerializer, description="The discount is no longer in the expected status"),
+            422: OpenApiResponse(ErrorSerializer, description="Already revoked (illegal transition)"),
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request, discount_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        discount = services.revoke_discount(
+            discount_id=discount_id,
+            actor=request.user,
+            expected_status=data.validated_data.get("expected_status"),
+            reason=data.validated_data["reason"] or "revoked through the API",
+        )
+        discount = selectors.discounts_for_admin().get(pk=discount.pk)
+        return Response(DiscountOutputSerializer(discount).data)

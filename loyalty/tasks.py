@@ -1,0 +1,22 @@
+"""Celery tasks: thin wrappers taking ids. Every one is idempotent (acks_late redelivers)."""
+
+from celery import shared_task
+
+from audit.actors import SystemActor
+from loyalty import services
+
+
+@shared_task(acks_late=True)
+def apply_loyalty() -> dict[str, int]:
+    """Beat, every 30 minutes (CELERY_BEAT_SCHEDULE "apply-loyalty"). Two overlapping ticks are safe."""
+    return services.apply_loyalty(actor=SystemActor("task:apply_loyalty")).as_dict()
+
+
+@shared_task(acks_late=True)
+def send_loyalty_email(discount_id: int) -> bool:
+    return services.send_loyalty_email(discount_id=discount_id)
+
+
+@shared_task(acks_late=True)
+def close_revoked_code(discount_id: int) -> bool:
+    return services.close_revoked_code(discount_id=discount_id)
