@@ -1,4 +1,5 @@
 import pytest
+from celery._state import _set_task_join_will_block
 from django.db import connection
 
 
@@ -13,3 +14,12 @@ def _postgres_only_for_database_tests(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser("kerem", "kerem@example.com", "pw")
+
+
+@pytest.fixture(autouse=True)
+def _reset_celery_join_flag():
+    """Celery's eager apply_async sets and restores a process-global "a join would block" flag
+    without a lock; eager tasks started from racing threads can leave it set, and every later
+    EagerResult.get() in the session then raises "Never call result.get() within a task!"."""
+    yield
+    _set_task_join_will_block(False)

@@ -1,5 +1,4 @@
 import pytest
-from celery._state import _set_task_join_will_block
 
 from sandbox.core import RunningStandIn
 from sandbox.stripe import StripeStandIn
@@ -21,12 +20,3 @@ def stripe_standin(settings):
 @pytest.fixture
 def stripe_url(stripe_standin, settings) -> str:
     return settings.STRIPE_API_BASE
-
-
-@pytest.fixture(autouse=True)
-def _reset_celery_join_flag():
-    """Celery's eager apply_async sets and restores a process-global "a join would block" flag
-    without a lock; eager tasks started from racing threads can leave it set, and every later
-    EagerResult.get() in the session then raises "Never call result.get() within a task!"."""
-    yield
-    _set_task_join_will_block(False)
