@@ -62,8 +62,20 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 def conflict_text(payout_id: int, exc: Conflict) -> str:
-    """'#47828 already rejected by kerem at 09:14 (refreshed)'."""
+    """'#47828 already rejected by kerem at 09:14 (refreshed)'.
+
+    When a job moved the payout on after a person did (the Wise dispatch runs right after an approval),
+    the reviewer is told the person's decision, not the job's: '#47828 already approved by kerem at
+    09:14, now processing (refreshed)'.
+    """
     details = PayoutConflict.from_conflict(exc).details
+    decision = history_for(Payout(pk=payout_id)).exclude(actor=None).first()
+    if decision is not None and details.get("current_reviewer") != decision.actor_label:
+        at = timezone.localtime(decision.at)
+        return (
+            f"#{payout_id} already {decision.target} by {decision.actor_label} at {at:%H:%M}, "
+            f"now {details.get('current_status')} (refreshed)"
+        )
     text = f"#{payout_id} already {details.get('current_status')}"
     if details.get("current_reviewer"):
         text += f" by {details['current_reviewer']}"

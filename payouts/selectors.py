@@ -26,9 +26,9 @@ def available_balance(*, affiliate: Affiliate, currency: str | None = None) -> D
     earned = Commission.objects.filter(
         affiliate=affiliate, status=CommissionStatus.APPROVED, currency=currency
     ).aggregate(total=Sum("amount", default=ZERO))["total"]
-    committed = Payout.objects.filter(
-        affiliate=affiliate, status__in=COMMITTED_STATUSES, currency=currency
-    ).aggregate(total=Sum("amount", default=ZERO))["total"]
+    committed = Payout.objects.filter(affiliate=affiliate, status__in=COMMITTED_STATUSES, currency=currency).aggregate(
+        total=Sum("amount", default=ZERO)
+    )["total"]
     return (earned - committed).quantize(Decimal("0.01"))
 
 
