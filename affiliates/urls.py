@@ -3,6 +3,8 @@ from django.urls import path
 from affiliates import apis, views
 
 urlpatterns = [
+    path("affiliate/login/", views.AffiliateLoginView.as_view(), name="affiliate-login"),
+    path("affiliate/logout/", views.AffiliateLogoutView.as_view(), name="affiliate-logout"),
     path("affiliate/", views.dashboard, name="affiliate-dashboard"),
     path("affiliate/payouts/", views.request_payout_view, name="affiliate-request-payout"),
     path("affiliate/payouts/<int:payout_id>/", views.payout_detail, name="affiliate-payout"),

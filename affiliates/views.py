@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView, LogoutView
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -19,6 +20,17 @@ from affiliates.forms import PayoutRequestForm
 from audit.admin_messages import report_error
 from audit.errors import DomainError, NotFound
 from payouts.services import request_payout
+
+
+class AffiliateLoginView(LoginView):
+    """The affiliates' own sign-in: the admin's login form accepts staff accounts only."""
+
+    template_name = "affiliates/login.html"
+    redirect_authenticated_user = True
+
+
+class AffiliateLogoutView(LogoutView):
+    next_page = "affiliate-login"
 
 
 def _or_404(read: Callable[[], Any]) -> Any:

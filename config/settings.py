@@ -96,7 +96,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/affiliate/login/"  # affiliates are not staff: the admin login refuses them
 LOGIN_REDIRECT_URL = "/affiliate/"
 
 # --- Email ----------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_another_affiliates_objects_are_404_on_pages_and_json(alice, bob):
 
 def test_anonymous_and_non_affiliate_users_get_nothing(alice):
     anonymous = Client()
-    assert anonymous.get("/affiliate/").url.startswith("/admin/login/?next=/affiliate/")
+    assert anonymous.get("/affiliate/").url.startswith("/affiliate/login/?next=/affiliate/")
     assert anonymous.get("/api/affiliates/me/").status_code in (401, 403)
     stranger = Client()
     stranger.force_login(UserFactory(username="stranger"))
@@ -195,3 +195,15 @@ def test_superseded_events_are_hidden_from_the_dashboard_but_kept(alice):
     data = signed_in(alice).get("/api/affiliates/me/").json()
     assert len(data["tier_history"]) == 1
     assert TierEvent.objects.filter(affiliate=alice).count() == 2
+
+
+def test_an_affiliate_signs_in_on_the_affiliate_login_page_and_out_again(alice):
+    client = Client()
+    form = client.get("/affiliate/login/?next=/affiliate/")
+    assert form.status_code == 200 and b'name="username"' in form.content
+    assert client.post("/affiliate/login/", {"username": "alice", "password": "wrong"}).status_code == 200
+    response = client.post("/affiliate/login/", {"username": "alice", "password": "pw", "next": "/affiliate/"})
+    assert response.status_code == 302 and response.url == "/affiliate/"
+    assert client.get("/affiliate/").status_code == 200
+    assert client.post("/affiliate/logout/").url == "/affiliate/login/"
+    assert client.get("/affiliate/").url.startswith("/affiliate/login/")

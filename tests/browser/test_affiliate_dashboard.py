@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from affiliates.models import Commission
 from payouts.models import Payout
-from tests.browser.conftest import record, session_login
+from tests.browser.conftest import record
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory, TierEventFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,11 +49,14 @@ def bea():
 
 def test_dashboard_draws_the_tier_bar_and_the_weekly_chart(new_context, live_server, bea, artifacts_dir: Path):
     started = time.monotonic()
-    context = new_context()
-    session_login(context, live_server.url, bea.user)
-    page = context.new_page()
-
-    response = page.goto("/affiliate/")
+    page = new_context().new_page()
+    page.goto("/affiliate/")  # anonymous: sent to the affiliates' sign-in page
+    assert "/affiliate/login/?next=/affiliate/" in page.url
+    page.fill("#id_username", "bea")
+    page.fill("#id_password", "pw")
+    with page.expect_navigation() as navigation:
+        page.click("#login button[type=submit]")
+    response = navigation.value
 
     assert response is not None and response.status == 200 and page.url.endswith("/affiliate/")
     assert page.locator("#tier .big").inner_text() == "Bronze · 20%"
