@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from affiliates import services
 from affiliates.models import Affiliate, Commission, Referral, Tier, TierEvent
+from audit.admin_base import ReadOnlyAdmin, SuperAdminReadOnlyAdmin
 from audit.admin_messages import report_error
 from audit.errors import DomainError
 
@@ -47,22 +48,15 @@ class ReferralAdmin(admin.ModelAdmin):
 
 
 @admin.register(Commission)
-class CommissionAdmin(admin.ModelAdmin):
+class CommissionAdmin(ReadOnlyAdmin):
+    """Commissions come from Stripe's invoice.paid only; the actions change status through services."""
+
     list_display = ["id", "affiliate", "stripe_invoice_id", "amount", "currency", "rate", "status", "created_at"]
     list_filter = ["status", "currency"]
     search_fields = ["stripe_invoice_id", "stripe_event_id", "affiliate__user__username"]
     list_select_related = ["affiliate__user"]
     date_hierarchy = "created_at"
     actions = ["approve_selected", "reverse_selected"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # commissions come from Stripe's invoice.paid only
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # read-only page; the actions below change status through the services
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.action(description="Approve selected commissions (make them payable)")
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Commission]) -> None:
@@ -101,7 +95,7 @@ class TierAdmin(admin.ModelAdmin):
 
 
 @admin.register(TierEvent)
-class TierEventAdmin(admin.ModelAdmin):
+class TierEventAdmin(SuperAdminReadOnlyAdmin):
     """Every event, superseded duplicates included (the dashboard shows active ones only)."""
 
     list_display = ["id", "affiliate", "from_rate", "to_rate", "tier_name", "status", "cause", "created_at"]
@@ -109,18 +103,3 @@ class TierEventAdmin(admin.ModelAdmin):
     search_fields = ["affiliate__user__username", "cause"]
     list_select_related = ["affiliate__user"]
     date_hierarchy = "created_at"
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -3,20 +3,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from audit import services
+from audit.admin_base import ReadOnlyAdmin
 from audit.models import AuditEntry, BeaconAlert, BeaconCount, Claim, WebhookEvent
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Evidence, not data entry: nobody edits or deletes these rows from the admin."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(AuditEntry)

@@ -2,33 +2,15 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.admin_base import SuperAdminReadOnlyAdmin
 from audit.admin_messages import report_error
 from audit.errors import DomainError
 from loyalty import selectors, services
 from loyalty.models import DiscountStatus, LoyaltyDiscount, Subscription
 
 
-class SuperAdminOnly(admin.ModelAdmin):
-    """Super-admin screens; rows change only through services, never through a form."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(LoyaltyDiscount)
-class LoyaltyDiscountAdmin(SuperAdminOnly):
+class LoyaltyDiscountAdmin(SuperAdminReadOnlyAdmin):
     list_display = [
         "id",
         "user",
@@ -79,7 +61,7 @@ class LoyaltyDiscountAdmin(SuperAdminOnly):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(SuperAdminOnly):
+class SubscriptionAdmin(SuperAdminReadOnlyAdmin):
     """The Stripe mirror: read-only, written by the customer.subscription.* webhooks."""
 
     list_display = ["stripe_subscription_id", "user", "stripe_customer_id", "plan", "status", "pro_started_at"]
