@@ -3,6 +3,8 @@
 from decimal import Decimal
 from typing import TextIO
 
+from django.conf import settings
+
 from affiliates.models import Affiliate, KycStatus
 from audit.errors import BusinessRuleViolation
 from payouts.models import Payout
@@ -24,7 +26,9 @@ def seed(*, stdout: TextIO) -> None:
             if amount > available_balance(affiliate=affiliate):
                 continue
             try:
-                request_payout(affiliate=affiliate, amount=amount, currency="EUR", actor=affiliate.user)
+                request_payout(
+                    affiliate=affiliate, amount=amount, currency=settings.AFFILIATE_CURRENCY, actor=affiliate.user
+                )
             except BusinessRuleViolation:
                 continue
             created += 1
