@@ -1,0 +1,87 @@
+"""Fixtures of the fault-injection suite: the whole system as real processes, one stack per test.
+
+One stack per test, not per session: pytest-django empties the test database after every
+transactional test (and re-creates content types under new ids), so children that outlived a test
+would write with stale cached ids. Starting everything takes about 4 seconds.
+"""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tests.chaos.stack import ChaosStack, database_url
+
+SUMMARY: dict[int, str] = {}  # scenario number (issue 9) -> its line
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chaos-long",
+        action="store_true",
+        default=False,
+        help="fault-injection suite: bigger variants, and real waits for leases and backoffs instead of "
+        "moving the clock forward",
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The one line per scenario, in CI output on success as well as on failure."""
+    if SUMMARY:
+        terminalreporter.section("fault-injection summary")
+        for _scenario, line in sorted(SUMMARY.items()):
+            terminalreporter.write_line(line)
+
+
+def record_summary(scenario: int, line: str) -> None:
+    """Print the scenario's one line now (shown with -rA or -s) and again in the terminal summary."""
+    print(line, flush=True)
+    SUMMARY[scenario] = line
+
+
+@pytest.fixture
+def chaos_long(request: pytest.FixtureRequest) -> bool:
+    # default=: when the whole suite runs from the root, this conftest loads after the command line
+    # was parsed, and the option exists only with its default.
+    return bool(request.config.getoption("chaos_long", default=False))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.fail("The fault-injection suite needs Redis: set TEST_REDIS_URL (bin/test does).")
+    return url
+
+
+@pytest.fixture
+def stack(transactional_db: None, redis_url: str, request: pytest.FixtureRequest) -> Iterator[ChaosStack]:
+    """gunicorn (4 workers), 2 Celery workers and the 3 stand-ins, on the test database; always stopped.
+
+    Depends on transactional_db so that it is torn down first: every child is dead before
+    pytest-django empties the tables."""
+    log_dir = Path(tempfile.mkdtemp(prefix=f"chaos-{request.node.name[:40]}-"))
+    running = ChaosStack(db_url=database_url(connection.settings_dict), redis_url=redis_url, log_dir=log_dir)
+    try:
+        running.start()
+        yield running
+    finally:
+        failed = getattr(request.node, "chaos_failed", False) or not running.site_url
+        if failed:
+            print(f"\nlogs of the failed run: {log_dir}\n{running.tails()}", flush=True)
+        running.stop()
+        assert not running.leftovers(), f"child processes left running: {running.leftovers()}"
+        if not failed:
+            shutil.rmtree(log_dir, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call" and report.failed:
+        item.chaos_failed = True  # type: ignore[attr-defined]
+    return report
