@@ -68,19 +68,15 @@ def conflict_text(payout_id: int, exc: Conflict) -> str:
     the reviewer is told the person's decision, not the job's: '#47828 already approved by kerem at
     09:14, now processing (refreshed)'.
     """
-    details = PayoutConflict.from_conflict(exc).details
-    decision = history_for(Payout(pk=payout_id)).exclude(actor=None).first()
-    if decision is not None and details.get("current_reviewer") != decision.actor_label:
-        at = timezone.localtime(decision.at)
-        return (
-            f"#{payout_id} already {decision.target} by {decision.actor_label} at {at:%H:%M}, "
-            f"now {details.get('current_status')} (refreshed)"
-        )
-    text = f"#{payout_id} already {details.get('current_status')}"
+    details = exc.details
+    decided, current = details.get("decided_status"), details.get("current_status")
+    text = f"#{payout_id} already {decided or current}"
     if details.get("current_reviewer"):
         text += f" by {details['current_reviewer']}"
     if details.get("reviewed_at"):
         text += f" at {timezone.localtime(datetime.fromisoformat(details['reviewed_at'])):%H:%M}"
+    if decided and decided != current:
+        text += f", now {current}"
     return f"{text} (refreshed)"
 
 

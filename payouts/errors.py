@@ -1,5 +1,8 @@
 """The payouts app's error codes, and the payout flavour of the generic Conflict."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.db import models
 
 from audit.errors import Conflict
@@ -28,15 +31,24 @@ class PayoutConflict(Conflict):
     """
 
     @classmethod
-    def from_conflict(cls, exc: Conflict) -> "PayoutConflict":
+    def from_conflict(cls, exc: Conflict, *, decision: Mapping[str, Any] | None = None) -> "PayoutConflict":
+        """decision: the last decision a person made on the payout (actor_label, target, at). Jobs
+        move a payout on right after a reviewer decided (the Wise dispatch follows every approval
+        within a second), and a reviewer who lost the race must be told who decided, not which
+        job ran last."""
         if isinstance(exc, cls):
             return exc
         details = dict(exc.details)
+        reviewer, reviewed_at = details.get("current_actor"), details.get("changed_at")
+        if decision is not None:
+            reviewer, reviewed_at = decision["actor_label"], decision["at"].isoformat()
         return cls(
             exc.message,
             code=exc.code,
             current_status=details.get("current_status"),
-            current_reviewer=details.get("current_actor"),
-            reviewed_at=details.get("changed_at"),
+            current_reviewer=reviewer,
+            reviewed_at=reviewed_at,
+            decided_status=decision["target"] if decision is not None else details.get("current_status"),
+            current_actor=details.get("current_actor"),
             expected_status=details.get("expected_status"),
         )

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit.actors import Actor, actor_user
 from audit.errors import Conflict, NotFound
+from audit.selectors import history_for
 from audit.transactions import atomic
 from audit.transitions import apply_transition, apply_transition_to, transition_name
 from payouts.errors import PayoutConflict
@@ -85,7 +86,7 @@ def review_payout(
                 on_commit=side_effect_of(transition, payout_id=payout.pk),
             )
         except Conflict as exc:
-            raise PayoutConflict.from_conflict(exc) from exc
+            raise payout_conflict(payout_id=payout.pk, exc=exc) from exc
 
 
 def set_payout_status(*, payout_id: int, status: str, expected_status: str, actor: Actor, reason: str = "") -> Payout:
@@ -104,7 +105,7 @@ def set_payout_status(*, payout_id: int, status: str, expected_status: str, acto
                 on_commit=side_effect_of(name, payout_id=payout.pk),
             )
         except Conflict as exc:
-            raise PayoutConflict.from_conflict(exc) from exc
+            raise payout_conflict(payout_id=payout.pk, exc=exc) from exc
 
 
 def transition_changes(transition: str, *, actor: Actor, reason: str = "") -> Mapping[str, Any]:
@@ -126,6 +127,13 @@ def side_effect_of(transition: str, *, payout_id: int) -> Callable[[], None] | N
     if transition not in ("approve", "start_processing"):
         return None
     return lambda: enqueue_dispatch(payout_id=payout_id)
+
+
+def payout_conflict(*, payout_id: int, exc: Conflict) -> PayoutConflict:
+    """The 409 in the reviewer's terms: who decided (the last person in the audit trail), not the
+    job that moved the payout on after them."""
+    decision = history_for(Payout(pk=payout_id)).exclude(actor=None).values("actor_label", "target", "at").first()
+    return PayoutConflict.from_conflict(exc, decision=decision)
 
 
 def _get(payout_id: int) -> Payout:

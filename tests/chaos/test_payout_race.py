@@ -29,7 +29,6 @@ PAYOUTS = 200
 PAYOUTS_LONG = 1000
 PAIRS_AT_ONCE = 8  # 16 requests in flight against 4 gunicorn workers
 WON = {"approve": PayoutStatus.APPROVED, "reject": PayoutStatus.REJECTED}
-DISPATCHER = "system:task:dispatch_wise_transfer"
 
 
 def _payouts(count: int) -> list[Payout]:
@@ -78,7 +77,7 @@ def test_payout_review_race_over_http(stack: ChaosStack, chaos_long: bool) -> No
     race_seconds = time.monotonic() - started
 
     # then: exactly one winner per payout, the other told 409 with the winner's name
-    double, none, errors, misnamed = [], [], [], []
+    double, none, errors, moved_on = [], [], [], []
     winners: dict[int, str] = {}
     for payout_id, outcomes in rounds.items():
         for _move, outcome in outcomes:
@@ -95,11 +94,9 @@ def test_payout_review_race_over_http(stack: ChaosStack, chaos_long: bool) -> No
             winner_name = plan[payout_id][0] if won[0][0] == "approve" else plan[payout_id][1]
             ((status, body),) = [result for _move, result in lost]
             assert status == 409 and body["error"] == "conflict", (payout_id, status, body)
-            if body["current_reviewer"] != winner_name:
-                # Known bug (test_conflict_names_the_reviewer_not_the_dispatcher below): once the
-                # dispatch has moved the payout on, the 409 names the dispatcher, not the reviewer.
-                assert body["current_reviewer"] == DISPATCHER and body["current_status"] != WON["approve"], body
-                misnamed.append(payout_id)
+            assert body["current_reviewer"] == winner_name, body  # the person, even after the dispatch moved on
+            if body["current_status"] != WON[won[0][0]]:
+                moved_on.append(payout_id)
             assert body["current_status"] in (WON[won[0][0]], PayoutStatus.PROCESSING, PayoutStatus.PAID), body
     assert not errors, errors[:5]
     assert not double, f"double winners: {double[:10]}"
@@ -166,17 +163,12 @@ def test_payout_review_race_over_http(stack: ChaosStack, chaos_long: bool) -> No
         f"{len(none)} without a winner, {len(spurious)} spurious transfers; {len(approved)} approved -> "
         f"{len(state['transfers'])} Wise transfers, {sum(fundings.values())} fundings (each once), "
         f"{len(approved)} paid by webhook; {len(rejected)} rejected; {sum(audit.values())} audit rows = won "
-        f"transitions; {len(winners)} losers told 409 ({len(misnamed)} naming the dispatcher instead of the winning "
-        f"reviewer: known bug); race {race_seconds:.1f} s, "
+        f"transitions; {len(winners)} losers told 409 naming the winning reviewer ({len(moved_on)} after the "
+        f"dispatch had moved the payout on); race {race_seconds:.1f} s, "
         f"dispatch drained {dispatch_seconds:.1f} s later",
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="payouts bug: a lost review's 409 names the latest actor (the dispatcher once the payout is "
-    "processing) as current_reviewer, not the super-admin who reviewed it (fix in PayoutConflict.from_conflict)",
-)
 def test_conflict_names_the_reviewer_not_the_dispatcher(stack: ChaosStack) -> None:
     """The race of scenario 1 when the loser's request lands after the dispatch: deterministic here."""
     # given: kerem approved a payout and the worker has dispatched it (approved -> processing)

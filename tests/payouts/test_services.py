@@ -204,11 +204,13 @@ def test_cancel_before_dispatch_stops_the_transfer(wise):
 def test_cancel_after_the_dispatch_claimed_it_is_a_conflict(wise, django_capture_on_commit_callbacks):
     payout = PayoutFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        approve_payout(payout_id=payout.pk, actor=SuperAdminFactory())  # the dispatch runs: now processing
+        approve_payout(payout_id=payout.pk, actor=SuperAdminFactory(username="kerem"))  # dispatched: processing
     with pytest.raises(PayoutConflict) as caught:
         cancel_payout(payout_id=payout.pk, actor=SuperAdminFactory(username="ana"))
-    assert caught.value.details["current_status"] == "processing"
-    assert caught.value.details["current_reviewer"] == "system:task:dispatch_wise_transfer"
+    details = caught.value.details
+    assert (details["current_status"], details["current_actor"]) == ("processing", "system:task:dispatch_wise_transfer")
+    # the reviewer is told who decided, not which job ran after them
+    assert (details["current_reviewer"], details["decided_status"]) == ("kerem", "approved")
 
 
 def test_retry_after_failure_opens_a_new_attempt_with_a_new_transaction_id(wise, django_capture_on_commit_callbacks):
