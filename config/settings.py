@@ -137,7 +137,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Keep countdowns well below this: an unacknowledged message is delivered again after it.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True  # a crash redelivers instead of losing; every task is idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

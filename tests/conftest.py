@@ -3,6 +3,17 @@ from celery._state import _set_task_join_will_block
 from django.db import connection
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Registered here, not in tests/chaos/, so `bin/test --chaos-long` works on the whole suite.
+    parser.addoption(
+        "--chaos-long",
+        action="store_true",
+        default=False,
+        help="fault-injection suite: bigger variants, and real waits for leases and backoffs instead of "
+        "moving the clock forward",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _postgres_only_for_database_tests(request: pytest.FixtureRequest) -> None:
     # The guarantees are PostgreSQL's (READ COMMITTED re-check, unique-index waits): never

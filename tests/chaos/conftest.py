@@ -19,16 +19,6 @@ from tests.chaos.stack import ChaosStack, database_url
 SUMMARY: dict[int, str] = {}  # scenario number (issue 9) -> its line
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--chaos-long",
-        action="store_true",
-        default=False,
-        help="fault-injection suite: bigger variants, and real waits for leases and backoffs instead of "
-        "moving the clock forward",
-    )
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The one line per scenario, in CI output on success as well as on failure."""
     if SUMMARY:
