@@ -1,7 +1,7 @@
 """The affiliate's own data as JSON. Another affiliate's objects are 404, like objects that do not exist."""
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -10,7 +10,9 @@ from rest_framework.views import APIView
 
 from affiliates import selectors
 
-NOT_FOUND = OpenApiResponse(description="Not an affiliate, or not one of your objects: {'error': '<code>'}")
+NOT_FOUND = OpenApiResponse(
+    description="Not an affiliate, not one of your objects, or no such page: {'error': '<code>'}"
+)
 NOT_AUTHENTICATED = OpenApiResponse(description="Not signed in: {'error': 'not_authenticated'}")
 
 
@@ -72,6 +74,9 @@ class AffiliateMeApi(APIView):
             count = serializers.IntegerField(source="paginator.count")
             results = CommissionSerializer(source="object_list", many=True)
 
+        class Meta:
+            ref_name = "AffiliateDashboard"  # component names are global across apps
+
         affiliate = AffiliateSerializer()
         currency = serializers.CharField()
         progress = ProgressSerializer()
@@ -87,11 +92,27 @@ class AffiliateMeApi(APIView):
         return Response(self.OutputSerializer(data).data)
 
 
+class CommissionPageSerializer(serializers.Serializer):
+    """PageNumberPagination's envelope around the commissions."""
+
+    class Meta:
+        ref_name = "AffiliateCommissionPage"  # component names are global across apps
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = CommissionSerializer(many=True)
+
+
 class AffiliateCommissionListApi(APIView):
     class Pagination(PageNumberPagination):
         page_size = selectors.COMMISSIONS_PER_PAGE
 
-    @extend_schema(responses={200: CommissionSerializer(many=True), 403: NOT_AUTHENTICATED, 404: NOT_FOUND})
+    @extend_schema(
+        operation_id="affiliates_me_commissions_list",
+        parameters=[OpenApiParameter("page", int, required=False, description="1-based page")],
+        responses={200: CommissionPageSerializer, 403: NOT_AUTHENTICATED, 404: NOT_FOUND},
+    )
     def get(self, request: Request) -> Response:
         affiliate = selectors.affiliate_for_user(user=request.user, now=timezone.now())
         paginator = self.Pagination()

@@ -15,15 +15,16 @@ from typing import Any, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import CharField, OuterRef, Subquery
 from django.db.models.functions import Cast
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 from django_fsm import ANY_OTHER_STATE, ANY_STATE, FSMFieldMixin, FSMMeta, Transition
 
 from audit.actors import Actor, SystemActor, actor_label
 from audit.beacons import emit_beacon
-from audit.errors import Conflict, ErrorCode, IllegalTransition, NotFound, PermissionDenied, ValidationError
+from audit.errors import Conflict, ErrorCode, IllegalTransition, PermissionDenied, ValidationError
 from audit.models import AuditEntry
 from audit.signals import transition_committed
 
@@ -66,7 +67,8 @@ def apply_transition(
     changes: other columns written in the same UPDATE (reviewed_by, provider ids ...).
     on_commit: the side effect, scheduled only if this call wins and only after commit.
     Raises ValidationError (bad input), IllegalTransition (forbidden from `expected`, or a
-    condition failed), PermissionDenied, NotFound, Conflict (the row had moved on).
+    condition failed), PermissionDenied, Conflict (the row had moved on, or is gone; a RaceLost whose
+    details are read on first use).
     """
     _require_actor(actor)
     meta, field = _transition_meta(type(instance), transition)
@@ -76,7 +78,7 @@ def apply_transition(
     values = {field.attname: target, **(changes or {})}
     # savepoint=False: nothing raises inside, so a lost race leaves the caller's transaction usable.
     with transaction.atomic(savepoint=False):
-        won = type(instance)._base_manager.filter(pk=instance.pk, **{field.attname: seen}).update(**values) == 1
+        won = _guarded_update(instance, field, seen, values)
         if won:
             _apply_in_memory(instance, field, values)
             transition_committed.send(
@@ -95,6 +97,63 @@ def apply_transition(
     if not won:
         raise _conflict(instance, field, transition, seen, target, actor)
     return instance
+
+
+def _guarded_update(instance: models.Model, field: FSMFieldMixin, seen: str, values: Mapping[str, Any]) -> bool:
+    """`filter(pk=<pk>, <field>=<seen>).update(**values) == 1`, with Django's compiled SQL kept per
+    shape (model, database, columns, which of them are NULL): compiling the same UPDATE again on
+    every transition was about a quarter of the helper's Python time (bench/transitions.py). A
+    shape is cached only once Django has compiled it and produced exactly the parameters computed
+    here; what the cache does not handle (F() expressions, fields with their own placeholder,
+    multi-table inheritance) always goes through the ORM.
+    """
+    model = type(instance)
+    using = router.db_for_write(model, instance=instance)
+    connection = connections[using]
+    prepared = _update_params(model, values, instance.pk, field.attname, seen, connection)
+    sql = _UPDATE_SQL.get((model, using, prepared[0])) if prepared else None
+    if sql is not None and prepared is not None:  # the common case: no queryset built at all
+        with connection.cursor() as cursor:
+            cursor.execute(sql, prepared[1])
+            return cursor.rowcount == 1
+    queryset = model._base_manager.db_manager(using).filter(pk=instance.pk, **{field.attname: seen})
+    if prepared is not None:
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(dict(values))
+        compiled, django_params = query.get_compiler(using).as_sql()
+        if not query.related_updates and tuple(django_params) == tuple(prepared[1]):
+            _UPDATE_SQL[(model, using, prepared[0])] = compiled
+    return queryset.update(**values) == 1
+
+
+_UPDATE_SQL: dict[tuple, str] = {}
+
+
+def _update_params(
+    model: type[models.Model], values: Mapping[str, Any], pk: Any, attname: str, seen: str, connection: Any
+) -> tuple[tuple[tuple[str, bool], ...], list[Any]] | None:
+    """((column name, is NULL) per value, the parameters as Django's compiler computes them), or
+    None for a shape the cache does not handle."""
+    if pk is None or model._meta.parents:
+        return None
+    nulls, params = [], []
+    for name, value in values.items():
+        field = model._meta.get_field(name)
+        if hasattr(value, "resolve_expression") or hasattr(field, "get_placeholder"):
+            return None
+        if hasattr(value, "prepare_database_save"):
+            if not field.remote_field:
+                return None
+            value = value.prepare_database_save(field)
+        value = field.get_db_prep_save(value, connection=connection)
+        if hasattr(value, "as_sql"):
+            return None
+        nulls.append((name, value is None))
+        if value is not None:  # Django writes `col = NULL` into the SQL itself
+            params.append(value)
+    for where_field, value in ((model._meta.pk, pk), (model._meta.get_field(attname), seen)):
+        params.append(where_field.get_db_prep_value(where_field.get_prep_value(value), connection, prepared=True))
+    return tuple(nulls), params
 
 
 def apply_transition_to(*, instance: M, target: str, expected: str, actor: Actor, **kwargs: Any) -> M:
@@ -235,6 +294,55 @@ def _refuse(
 def _conflict(
     instance: models.Model, field: FSMFieldMixin, name: str, seen: str, target: str, actor: Actor
 ) -> Conflict:
+    emit_beacon(
+        f"{instance._meta.model_name}_race_lost",
+        object_id=instance.pk,
+        transition=name,
+        expected=seen,
+        target=target,
+        actor=actor_label(actor),
+    )
+    return RaceLost(instance=instance, field=field, seen=seen)
+
+
+class RaceLost(Conflict):
+    """The Conflict of a lost race, whose details (the state now, who put it there, when) are read
+    on first use: by the API's 409 body, the admin's message, a log line.
+
+    Why lazily: many callers treat a lost race as "someone else did it" (a drain job finished by
+    another worker, a webhook already applied) and never look. For them the race costs the guarded
+    UPDATE alone, and the loser's transaction holds no further statement. A caller that renders the
+    conflict pays one SELECT at that moment, which then reports the row as it is now.
+    """
+
+    def __init__(self, *, instance: models.Model, field: FSMFieldMixin, seen: str) -> None:
+        Exception.__init__(self)
+        self.code = str(self.default_code)
+        self._instance, self._field, self._seen = instance, field, seen
+        self._loaded: tuple[str, dict[str, Any]] | None = None
+
+    @property
+    def message(self) -> str:  # type: ignore[override]
+        return self._load()[0]
+
+    @property
+    def details(self) -> dict[str, Any]:  # type: ignore[override]
+        return self._load()[1]
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (e.g. a Celery result) as the plain Conflict it renders to.
+        return (Conflict, (self.message,), {"code": self.code, "message": self.message, "details": self.details})
+
+    def _load(self) -> tuple[str, dict[str, Any]]:
+        if self._loaded is None:
+            self._loaded = _conflict_details(self._instance, self._field, self._seen)
+        return self._loaded
+
+
+def _conflict_details(instance: models.Model, field: FSMFieldMixin, seen: str) -> tuple[str, dict[str, Any]]:
     model = type(instance)
     latest = AuditEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(model),
@@ -247,26 +355,19 @@ def _conflict(
         .values(field.attname, "_by", "_at")
         .first()
     )
+    label = f"{model._meta.verbose_name.capitalize()} #{instance.pk}"
     if current is None:
-        return NotFound(f"{model._meta.verbose_name} #{instance.pk} does not exist.")
-    emit_beacon(
-        f"{model._meta.model_name}_race_lost",
-        object_id=instance.pk,
-        transition=name,
-        expected=seen,
-        target=target,
-        current=current[field.attname],
-        current_actor=current["_by"],
-        actor=actor_label(actor),
-    )
-    return Conflict(
-        f"{model._meta.verbose_name.capitalize()} #{instance.pk} is already {current[field.attname]}"
-        + (f" (by {current['_by']})." if current["_by"] else "."),
-        current_status=current[field.attname],
-        current_actor=current["_by"],
-        changed_at=current["_at"].isoformat() if current["_at"] else None,
-        expected_status=seen,
-    )
+        details = {"current_status": None, "current_actor": None, "changed_at": None, "expected_status": seen}
+        return f"{label} no longer exists.", details
+    state, by, at = current[field.attname], current["_by"], current["_at"]
+    message = f"{label} is already {state}" + (f" (by {by})." if by else ".")
+    details = {
+        "current_status": state,
+        "current_actor": by,
+        "changed_at": at.isoformat() if at else None,
+        "expected_status": seen,
+    }
+    return message, details
 
 
 def _apply_in_memory(instance: models.Model, field: FSMFieldMixin, values: Mapping[str, Any]) -> None:

@@ -58,14 +58,29 @@ class DiscountListApi(ListAPIView):
     permission_classes = [IsSuperAdmin]
     serializer_class = DiscountOutputSerializer
 
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=DiscountStatus.choices, required=False)
+
+        class Meta:
+            ref_name = "LoyaltyDiscountFilter"
+
     def get_queryset(self):  # type: ignore[no-untyped-def]
+        # Validated, not passed through: an unknown value is a 400, and a NUL byte never reaches
+        # PostgreSQL (which refuses it in text and answered 500 before; found by the API fuzzer).
+        filters = self.FilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        status = filters.validated_data.get("status")
         queryset = selectors.discounts_for_admin()
-        status = self.request.query_params.get("status")
         return queryset.filter(status=status) if status else queryset
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=DiscountStatus.values)],
-        responses={200: DiscountOutputSerializer(many=True), **ERRORS},
+        responses={
+            200: DiscountOutputSerializer(many=True),
+            400: OpenApiResponse(ErrorSerializer, description="Unknown status"),
+            404: OpenApiResponse(ErrorSerializer, description="No such page"),
+            **ERRORS,
+        },
     )
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().get(request, *args, **kwargs)

@@ -55,9 +55,12 @@ class PayoutErrorSerializer(serializers.Serializer):
 
 
 class PayoutConflictErrorSerializer(PayoutErrorSerializer):
-    current_status = serializers.CharField()
-    current_reviewer = serializers.CharField(allow_null=True)
+    current_status = serializers.CharField(allow_null=True, help_text="null: the payout no longer exists")
+    current_reviewer = serializers.CharField(allow_null=True, help_text="The last person who decided")
     reviewed_at = serializers.DateTimeField(allow_null=True)
+    decided_status = serializers.CharField(allow_null=True, help_text="What that person decided")
+    current_actor = serializers.CharField(allow_null=True, help_text="Who (or which job) moved it last")
+    expected_status = serializers.CharField()
 
 
 class PayoutIllegalTransitionErrorSerializer(PayoutErrorSerializer):
@@ -67,6 +70,20 @@ class PayoutIllegalTransitionErrorSerializer(PayoutErrorSerializer):
         fields = super().get_fields()
         fields["from"], fields["to"] = serializers.CharField(), serializers.CharField()
         return fields
+
+
+class PayoutBalanceErrorSerializer(PayoutErrorSerializer):
+    available_balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+    requested = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class PayoutPageSerializer(serializers.Serializer):
+    """PageNumberPagination's envelope around the payouts."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = PayoutOutputSerializer(many=True)
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -106,8 +123,16 @@ class PayoutListApi(APIView):
     OutputSerializer = PayoutOutputSerializer
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", enum=PayoutStatus.values, required=False)],
-        responses={200: PayoutOutputSerializer(many=True), **_errors(400, 401)},
+        operation_id="payouts_list",
+        parameters=[
+            OpenApiParameter("status", enum=PayoutStatus.values, required=False),
+            OpenApiParameter("page", int, required=False, description="1-based page of 50"),
+        ],
+        responses={
+            200: PayoutPageSerializer,
+            **_errors(400, 401),
+            404: OpenApiResponse(PayoutErrorSerializer, description="No such page"),
+        },
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
@@ -119,7 +144,14 @@ class PayoutListApi(APIView):
             self.OutputSerializer(page, many=True, context={"request": request}).data
         )
 
-    @extend_schema(request=InputSerializer, responses={201: PayoutOutputSerializer, **_errors(400, 401, 403, 422)})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: PayoutOutputSerializer,
+            **_errors(400, 401, 403),
+            422: OpenApiResponse(PayoutBalanceErrorSerializer, description="insufficient_balance"),
+        },
+    )
     def post(self, request: Request) -> Response:
         affiliate = getattr(request.user, "affiliate", None)
         if affiliate is None:

@@ -17,8 +17,12 @@ from pos_sync import services
 from pos_sync.models import SyncJob, SyncJobStatus
 
 ERROR = inline_serializer(
-    name="PosSyncError", fields={"error": serializers.CharField(), "detail": serializers.CharField()}
+    name="PosSyncError", fields={"error": serializers.CharField(), "detail": serializers.JSONField()}
 )
+# Every staff endpoint can answer these (the default authentication answers 403, not 401, to a
+# caller without a session or token).
+BAD_INPUT = OpenApiResponse(ERROR, description="Malformed body or parameter")
+NOT_STAFF = OpenApiResponse(ERROR, description="Not signed in, or not staff")
 
 
 class SyncJobOutputSerializer(serializers.ModelSerializer):
@@ -45,15 +49,23 @@ class OrderCloseApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, default="")
 
+        class Meta:
+            ref_name = "PosOrderCloseInput"  # component names are global across apps
+
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         status = serializers.CharField()
         sync_job = SyncJobOutputSerializer()
 
+        class Meta:
+            ref_name = "PosOrderClosed"
+
     @extend_schema(
         request=InputSerializer,
         responses={
             200: OutputSerializer,
+            400: BAD_INPUT,
+            403: NOT_STAFF,
             404: OpenApiResponse(ERROR, description="No such order"),
             409: OpenApiResponse(ERROR, description="The order changed meanwhile"),
             422: OpenApiResponse(ERROR, description="The order is not open"),
@@ -75,11 +87,16 @@ class OrderSyncApi(APIView):
     class InputSerializer(serializers.Serializer):
         provider = serializers.CharField(required=False, max_length=30)
 
+        class Meta:
+            ref_name = "PosOrderSyncInput"
+
     @extend_schema(
         request=InputSerializer,
         responses={
             200: SyncJobOutputSerializer,
             201: SyncJobOutputSerializer,
+            400: BAD_INPUT,
+            403: NOT_STAFF,
             404: OpenApiResponse(ERROR, description="No such order"),
             422: OpenApiResponse(ERROR, description="The order is not closed"),
         },
@@ -97,7 +114,15 @@ class SyncJobListApi(ListAPIView):
     permission_classes = [IsAdminUser]
     serializer_class = SyncJobOutputSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("status", enum=SyncJobStatus.values, required=False)])
+    @extend_schema(
+        parameters=[OpenApiParameter("status", enum=SyncJobStatus.values, required=False)],
+        responses={
+            200: SyncJobOutputSerializer(many=True),
+            400: OpenApiResponse(ERROR, description="Unknown status"),
+            403: NOT_STAFF,
+            404: OpenApiResponse(ERROR, description="No such page"),
+        },
+    )
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -117,11 +142,15 @@ class SyncJobRequeueApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, default="")
 
+        class Meta:
+            ref_name = "PosSyncJobRequeueInput"
+
     @extend_schema(
         request=InputSerializer,
         responses={
             200: SyncJobOutputSerializer,
-            403: OpenApiResponse(ERROR, description="Not allowed to requeue"),
+            400: BAD_INPUT,
+            403: OpenApiResponse(ERROR, description="Not signed in, not staff, or not allowed to requeue"),
             404: OpenApiResponse(ERROR, description="No such job"),
             409: OpenApiResponse(ERROR, description="Someone else moved the job first"),
             422: OpenApiResponse(ERROR, description="Not dead, or the order already has a live job"),
