@@ -81,6 +81,7 @@ def _worker(square_url: str, batch_size: int, start: float, results: "mp.Queue[d
     with override_settings(SQUARE_BASE_URL=square_url, SQUARE_TIMEOUT_SECONDS=10.0):
         while time.time() < start:
             time.sleep(0.001)
+        cpu = time.process_time()
         totals = {"succeeded": 0, "failed": 0, "conflicts": 0, "batches": 0}
         while due_jobs(now=timezone.now()).exists():
             result = drain_due_jobs(batch_size=batch_size, time_budget=3600)
@@ -88,6 +89,7 @@ def _worker(square_url: str, batch_size: int, start: float, results: "mp.Queue[d
                 totals[name] += getattr(result, name)
             totals["batches"] += 1
         totals["finished"] = time.time()
+        totals["cpu"] = time.process_time() - cpu
     connections.close_all()
     results.put(totals)
 
@@ -106,7 +108,7 @@ def run(square: RunningStandIn, workers: int, batch_size: int, latency: float) -
     for proc in procs:
         proc.join()
     elapsed = max(t["finished"] for t in totals) - start
-    summed = {k: sum(t[k] for t in totals) for k in ("succeeded", "failed", "conflicts", "batches")}
+    summed = {k: sum(t[k] for t in totals) for k in ("succeeded", "failed", "conflicts", "batches", "cpu")}
     return elapsed, summed
 
 
@@ -145,6 +147,7 @@ def main() -> None:
                     f"{elapsed / ideal:.2f}x",
                     f"{elapsed / (ideal / 2):.2f}x",
                     f"{args.jobs / elapsed:.0f}",
+                    f"{totals['cpu'] / args.jobs * 1000:.1f}",
                     totals["batches"],
                     totals["conflicts"],
                 ]
@@ -159,7 +162,7 @@ def main() -> None:
     )
     print()
     headers = ["workers", "time s", "ideal s (2 x latency per job)", "time / ideal", "time / (1 latency per job)"]
-    print(table([*headers, "jobs/s", "drain calls", "lost races"], rows))
+    print(table([*headers, "jobs/s", "worker CPU ms/job", "drain calls", "lost races"], rows))
 
 
 if __name__ == "__main__":
