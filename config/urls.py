@@ -12,3 +12,7 @@ urlpatterns = [
     path("", include("pos_sync.urls")),
     path("", include("loyalty.urls")),
 ]
+
+# Errors under /api/ answer JSON like every other API error; other paths keep Django's pages.
+handler404 = "audit.apis.api_not_found"
+handler500 = "audit.apis.api_server_error"

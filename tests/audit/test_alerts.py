@@ -1,8 +1,9 @@
 """Beacon counters feed an alert: 5 of one kind in an hour -> one mail and a red admin entry."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.core import mail
 from django.utils import timezone
 
@@ -12,7 +13,11 @@ from audit.services import raise_beacon_alerts
 
 pytestmark = pytest.mark.django_db
 
+# Counters are per hour: pinned mid-hour so beacons a test emits together always share one.
+MID_HOUR = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
 
+
+@time_machine.travel(MID_HOUR)
 def test_beacon_logs_a_structured_line_and_counts_per_kind_and_hour(caplog):
     emit_beacon("payout_race_lost", object_id=7, current="rejected")
     emit_beacon("payout_race_lost", object_id=8, current="approved")
@@ -22,6 +27,7 @@ def test_beacon_logs_a_structured_line_and_counts_per_kind_and_hour(caplog):
     assert counts == {"payout_race_lost": 2, "pos_job_dead": 1}
 
 
+@time_machine.travel(MID_HOUR)
 def test_threshold_raises_one_alert_and_one_mail_however_many_ticks(django_capture_on_commit_callbacks):
     for _ in range(4):
         emit_beacon("payout_race_lost")

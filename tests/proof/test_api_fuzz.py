@@ -167,14 +167,12 @@ def tallies() -> Iterator[dict[str, Tally]]:
             summary_line(one.line())
 
 
-@pytest.mark.urls("tests.proof.urls")
 @pytest.mark.django_db(transaction=True, reset_sequences=True)
 @schema.parametrize()
 def test_api_as_super_admin(case, world, tallies):
     _call(case, world, tallies, "super-admin")
 
 
-@pytest.mark.urls("tests.proof.urls")
 @pytest.mark.django_db(transaction=True, reset_sequences=True)
 @schema.parametrize()
 def test_api_as_affiliate(case, world, tallies):
