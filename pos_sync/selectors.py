@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from pos_sync.models import LIVE_STATUSES, PosConnection, SyncJob, SyncJobStatus
 
@@ -14,9 +14,15 @@ def live_job(*, order_id: int, provider: str) -> SyncJob | None:
     return SyncJob.objects.filter(order_id=order_id, provider=provider, status__in=LIVE_STATUSES).first()
 
 
-def first_attempt_at(*, order_id: int, provider: str) -> datetime | None:
-    """When any job first tried to push this order to this provider (history included)."""
-    return SyncJob.objects.filter(order_id=order_id, provider=provider).aggregate(at=Min("first_attempted_at"))["at"]
+def with_order_first_attempt(jobs: QuerySet[SyncJob]) -> QuerySet[SyncJob]:
+    """Each job annotated with `order_first_attempted_at`: when any job first tried to push its
+    order to its provider (history included; None before the first attempt)."""
+    history = SyncJob.objects.filter(
+        order_id=OuterRef("order_id"), provider=OuterRef("provider"), first_attempted_at__isnull=False
+    )
+    return jobs.annotate(
+        order_first_attempted_at=Subquery(history.order_by("first_attempted_at").values("first_attempted_at")[:1])
+    )
 
 
 def recorded_provider_order_ids(*, order_ids: list[int], provider: str) -> dict[int, str]:

@@ -25,6 +25,9 @@ from square import Square
 from square.core.api_error import ApiError
 from square.core.request_options import RequestOptions
 
+from pos_sync.clients import sdk_type_hints
+
+sdk_type_hints.install()  # a third of a push's CPU otherwise; see the module
 NO_SDK_RETRIES: RequestOptions = {"max_retries": 0}
 RETRYABLE_STATUSES = {408, 409, 429}
 SEARCH_PAGE_SIZE = 500

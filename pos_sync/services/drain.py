@@ -53,6 +53,9 @@ SUCCEEDED, FAILED, DEAD, CONFLICT = "succeeded", "failed", "dead", "conflicts"
 class Taken:
     job: SyncJob
     held: ClaimToken
+    # When any job for this order first tried this provider (history included): read with the
+    # batch so that a push needs no query of its own to decide whether to look up first.
+    order_first_attempted_at: datetime
 
 
 @dataclass
@@ -105,7 +108,7 @@ def push_due_jobs(*, actor: Actor = DRAIN_ACTOR, batch_size: int | None = None) 
         if timezone.now() >= give_back_at:
             result.handed_back = hand_back(taken[index:])
             break
-        outcome = push_job(job=item.job, held=item.held, actor=actor)
+        outcome = push_job(taken=item, actor=actor)
         setattr(result, outcome, getattr(result, outcome) + 1)
     return result
 
@@ -129,7 +132,7 @@ def take_due_jobs(*, batch_size: int) -> tuple[list[Taken], int]:
     lease = settings.POS_SYNC_CLAIM_LEASE
     with atomic():
         jobs = list(
-            selectors.due_jobs(now=now)
+            selectors.with_order_first_attempt(selectors.due_jobs(now=now))
             .select_related("order__connection")
             .select_for_update(skip_locked=True, of=("self",))[:batch_size]
         )
@@ -137,7 +140,7 @@ def take_due_jobs(*, batch_size: int) -> tuple[list[Taken], int]:
         for job in jobs:
             held = claim(sync_claim_key(order_id=job.order_id, provider=job.provider, day=now.date()), lease=lease)
             if held.won:
-                taken.append(Taken(job, held))
+                taken.append(Taken(job, held, job.order_first_attempted_at or now))
         # Set every locked job aside, won or not: a job whose claim someone else holds is not
         # due again before that claim's lease could have run out.
         SyncJob.objects.filter(pk__in=[job.pk for job in jobs]).update(next_attempt_at=now + lease)
@@ -149,10 +152,11 @@ def take_due_jobs(*, batch_size: int) -> tuple[list[Taken], int]:
     return taken, len(jobs)
 
 
-def push_job(*, job: SyncJob, held: ClaimToken, actor: Actor) -> str:
+def push_job(*, taken: Taken, actor: Actor) -> str:
     """Push one taken job and record the outcome; returns succeeded | failed | dead | conflicts."""
+    job, held = taken.job, taken.held
     try:
-        result = _push(job)
+        result = _push(job, look_up_after=taken.order_first_attempted_at)
     except ProviderError as error:
         return _record_failure(job=job, held=held, error=error, actor=actor)
     except Exception as exc:
@@ -171,20 +175,19 @@ def backoff_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
     return nominal / 2 + nominal / 2 * (rng or random).random()
 
 
-def _push(job: SyncJob) -> PushResult:
+def _push(job: SyncJob, *, look_up_after: datetime) -> PushResult:
     provider = get_provider(job.provider)
     credentials = connection_credentials(job.order.connection)
-    look_up_since = _look_up_since(job, provider.idempotency_window)
+    look_up_since = _look_up_since(look_up_after, provider.idempotency_window)
     return provider.push(order=_order_to_push(job.order), credentials=credentials, look_up_since=look_up_since)
 
 
-def _look_up_since(job: SyncJob, window: timedelta) -> datetime | None:
+def _look_up_since(first_attempted_at: datetime, window: timedelta) -> datetime | None:
     """Past the provider's idempotency window since the first attempt (of any job for this order),
     a resent key may no longer be recognised: read before creating."""
-    first = selectors.first_attempt_at(order_id=job.order_id, provider=job.provider)
-    if first is None or timezone.now() - first <= window:
+    if timezone.now() - first_attempted_at <= window:
         return None
-    return first - LOOK_UP_MARGIN
+    return first_attempted_at - LOOK_UP_MARGIN
 
 
 def _order_to_push(order: Order) -> OrderToPush:

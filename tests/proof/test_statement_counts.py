@@ -59,12 +59,11 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "pos_push": [
         "BEGIN",  # take: lock a batch, claim each job, set the batch aside for one lease
-        "SELECT pos_sync_syncjob FOR UPDATE SKIP LOCKED",
+        "SELECT pos_sync_syncjob FOR UPDATE SKIP LOCKED",  # with each order's first attempt
         "INSERT audit_claim ON CONFLICT",
         "UPDATE pos_sync_syncjob",
         "UPDATE pos_sync_syncjob",
-        "COMMIT",
-        "SELECT pos_sync_syncjob",  # first attempt (idempotency window), then Square over HTTP
+        "COMMIT",  # then Square over HTTP, outside any transaction
         "BEGIN",  # record: the success and the claim's completion commit together
         "UPDATE pos_sync_syncjob",
         "INSERT audit_auditentry",
