@@ -28,6 +28,7 @@ from square.core.request_options import RequestOptions
 from pos_sync.clients import sdk_type_hints
 
 sdk_type_hints.install()  # a third of a push's CPU otherwise; see the module
+
 NO_SDK_RETRIES: RequestOptions = {"max_retries": 0}
 RETRYABLE_STATUSES = {408, 409, 429}
 SEARCH_PAGE_SIZE = 500
