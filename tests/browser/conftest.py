@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from sandbox.core import RunningStandIn
 from sandbox.wise import WiseStandIn
+from tests.summary import SummarySection
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -34,20 +35,12 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 10_000  # one page step; a healthy step takes well under a second
 VIEWPORT = {"width": 1280, "height": 900}
-_summary: list[str] = []
-
-
-def record(line: str) -> None:
-    """A summary line, printed now and again at the end of the run (CI shows it even on success)."""
-    print(line, flush=True)
-    _summary.append(line)
+SUMMARY = SummarySection("browser")
+record = SUMMARY.add
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _summary:
-        terminalreporter.section("browser")
-        for line in _summary:
-            terminalreporter.write_line(line)
+    SUMMARY.write(terminalreporter)
 
 
 @pytest.fixture(scope="package")

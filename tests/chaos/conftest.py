@@ -15,22 +15,13 @@ import pytest
 from django.db import connection
 
 from tests.chaos.stack import ChaosStack, database_url
+from tests.summary import SummarySection
 
-SUMMARY: dict[int, str] = {}  # scenario number (issue 9) -> its line
+SUMMARY = SummarySection("fault-injection summary")  # one line per scenario, keyed by its number (issue 9)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The one line per scenario, in CI output on success as well as on failure."""
-    if SUMMARY:
-        terminalreporter.section("fault-injection summary")
-        for _scenario, line in sorted(SUMMARY.items()):
-            terminalreporter.write_line(line)
-
-
-def record_summary(scenario: int, line: str) -> None:
-    """Print the scenario's one line now (shown with -rA or -s) and again in the terminal summary."""
-    print(line, flush=True)
-    SUMMARY[scenario] = line
+    SUMMARY.write(terminalreporter)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from django.db import close_old_connections
 
 from payouts.keys import wise_transaction_id
 from payouts.models import Payout, PayoutStatus
-from tests.chaos.conftest import record_summary
+from tests.chaos.conftest import SUMMARY
 from tests.chaos.helpers import audit_targets, beacons, reviewer_tokens, wait_until
 from tests.chaos.stack import ChaosStack
 from tests.concurrency import race
@@ -157,8 +157,7 @@ def test_payout_review_race_over_http(stack: ChaosStack, chaos_long: bool) -> No
     }, audit
     assert beacons("payout_race_lost") == len(winners)
 
-    record_summary(
-        1,
+    SUMMARY.add(
         f"payout-race: {len(plan)} payouts over HTTP (gunicorn x4, 2 Celery workers), {len(double)} double winners, "
         f"{len(none)} without a winner, {len(spurious)} spurious transfers; {len(approved)} approved -> "
         f"{len(state['transfers'])} Wise transfers, {sum(fundings.values())} fundings (each once), "
@@ -166,6 +165,7 @@ def test_payout_review_race_over_http(stack: ChaosStack, chaos_long: bool) -> No
         f"transitions; {len(winners)} losers told 409 naming the winning reviewer ({len(moved_on)} after the "
         f"dispatch had moved the payout on); race {race_seconds:.1f} s, "
         f"dispatch drained {dispatch_seconds:.1f} s later",
+        key=1,
     )
 
 

@@ -25,7 +25,7 @@ from loyalty.models import DiscountStatus, LoyaltyDiscount
 from payouts.keys import wise_transaction_id
 from payouts.models import Payout
 from pos_sync.models import SyncJob, SyncJobStatus
-from tests.chaos.conftest import record_summary
+from tests.chaos.conftest import SUMMARY
 from tests.chaos.helpers import (
     APPLY_LOYALTY,
     LOYALTY_RESUME,
@@ -149,12 +149,12 @@ def test_provider_faults_make_no_duplicate(stack: ChaosStack, chaos_long: bool) 
     assert mails == {s.user.email: 1 for s in subscriptions}, mails
 
     objects = len(transfers) + sum(fundings.values()) + len(orders) + sum(payments.values()) + len(codes)
-    record_summary(
-        3,
+    SUMMARY.add(
         f"provider-faults: {sum(injected.values())} faults injected and hit ({', '.join(MODES)} on Wise "
         f"create-transfer and funding, Square CreateOrder and CreatePayment, Stripe create-promotion-code); "
         f"{count} payouts -> {len(transfers)} transfers, {sum(fundings.values())} fundings; {count} orders -> "
         f"{len(orders)} Square orders, {sum(payments.values())} payments; {count} anniversaries -> {len(codes)} "
         f"promotion codes, {sum(mails.values())} emails; {_creates(stack)} create calls made {objects} objects: "
         f"0 duplicates; clock moved {clock.moves}x ({'real waits' if chaos_long else 'simulated'}); {seconds:.1f} s",
+        key=3,
     )

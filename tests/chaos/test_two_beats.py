@@ -26,7 +26,7 @@ from django.utils import timezone
 from loyalty.anniversaries import add_months
 from loyalty.models import DiscountStatus, LoyaltyDiscount
 from pos_sync.models import SyncJob, SyncJobStatus
-from tests.chaos.conftest import record_summary
+from tests.chaos.conftest import SUMMARY
 from tests.chaos.helpers import APPLY_LOYALTY, PUSH_ORDERS, audit_targets, wait_until
 from tests.chaos.stack import ChaosStack
 from tests.factories.loyalty import SubscriptionFactory
@@ -132,8 +132,7 @@ def test_two_beats_push_and_grant_exactly_once(stack: ChaosStack, chaos_long: bo
     per_task = Counter()
     for report in sent:
         per_task.update(report["sent"])
-    record_summary(
-        5,
+    SUMMARY.add(
         f"two-beats: {len(SCHEDULERS)} schedulers x {ticks} aligned ticks ({every} s apart"
         f"{', 3 real minutes' if chaos_long else ', 3 min at 2.5 s ticks compressed 10x'}) = "
         f"{per_task[PUSH_ORDERS]} push + {per_task[APPLY_LOYALTY]} loyalty ticks, work fed {feeds + 1}x; "
@@ -143,6 +142,7 @@ def test_two_beats_push_and_grant_exactly_once(stack: ChaosStack, chaos_long: bo
         f"{insert_lost} grants lost the insert race to the other tick, {claimed_elsewhere} POS jobs found claimed "
         f"(skip_locked gives concurrent drains disjoint jobs; {pushing_ticks} of {len(push_runs)} push ticks took "
         f"work)",
+        key=5,
     )
 
 

@@ -27,7 +27,7 @@ from payouts.keys import wise_transaction_id
 from payouts.models import Payout
 from pos_sync.keys import square_order_key, square_payment_key
 from pos_sync.models import SyncJob, SyncJobStatus
-from tests.chaos.conftest import record_summary
+from tests.chaos.conftest import SUMMARY
 from tests.chaos.helpers import PAYOUT_LEASES, POS_LEASES, PUSH_ORDERS, SWEEP_PAYOUTS, Clock, Drive, reviewer_tokens
 from tests.chaos.processes import wait_for
 from tests.chaos.stack import ChaosStack, StandIn
@@ -162,12 +162,12 @@ def test_worker_killed_mid_dispatch_and_mid_push(stack: ChaosStack, chaos_long: 
         f"{c.domain} {c.name} ({'whole worker' if c.whole_worker else 'pool child'}: redelivered by {c.redelivered_by})"
         for c in CASES
     )
-    record_summary(
-        2,
+    SUMMARY.add(
         f"worker-kill: {len(CASES)} SIGKILLs mid-call after the provider committed [{kills}]; "
         f"{sum(transfers.values())} Wise transfers / {sum(fundings.values())} fundings for {len(payout_ids)} payouts, "
         f"{sum(orders.values())} Square orders / {sum(payments.values())} payments for {len(order_ids)} POS orders: "
         f"0 second transfers, orders or payments (killed creates resent with the same key, the killed funding "
         f"read back and never sent again); lease clock moved {clock.moves}x "
         f"({'real waits' if chaos_long else 'simulated'}); {time.monotonic() - started:.1f} s",
+        key=2,
     )

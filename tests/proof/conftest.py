@@ -7,23 +7,16 @@ import pytest
 from sandbox.core import RunningStandIn
 from sandbox.square import SquareStandIn
 from sandbox.stripe import StripeStandIn
+from tests.summary import SummarySection
 
 STRIPE_KEY = "sk_test_proof"
 
-SUMMARY: list[str] = []
-
-
-def summary_line(line: str) -> None:
-    """Print now (visible with -s) and again in the terminal summary (always visible)."""
-    print(line, flush=True)
-    SUMMARY.append(line)
+SUMMARY = SummarySection("proof: statements, query growth, API fuzzing")
+summary_line = SUMMARY.add
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SUMMARY:
-        terminalreporter.section("proof: statements, query growth, API fuzzing")
-        for line in SUMMARY:
-            terminalreporter.write_line(line)
+    SUMMARY.write(terminalreporter)
 
 
 @pytest.fixture
