@@ -8,9 +8,9 @@ from django.http import HttpRequest
 
 from affiliates import services
 from affiliates.models import Affiliate, Commission, Referral, Tier, TierEvent
-from audit.admin_base import ReadOnlyAdmin, SuperAdminReadOnlyAdmin
-from audit.admin_messages import report_error
-from audit.errors import DomainError
+from core.admin_base import ReadOnlyAdmin, SuperAdminReadOnlyAdmin
+from core.admin_messages import report_error
+from core.errors import DomainError
 
 
 @admin.register(Affiliate)

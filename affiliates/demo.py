@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from affiliates import services
 from affiliates.models import Affiliate, Commission, KycStatus, Referral
-from audit.actors import SystemActor
+from core.actors import SystemActor
 
 DEMO = SystemActor("demo:seed")
 # username, starting rate, KYC, paid invoices (cents, days ago) of the restaurant they referred

@@ -6,15 +6,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.paginator import Page, Paginator
 from django.db.models import Case, DecimalField, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncWeek
 
 from affiliates.errors import AffiliateErrorCode
 from affiliates.models import Affiliate, Commission, CommissionStatus, Referral, Tier, TierEvent, TierEventStatus
-from audit.errors import NotFound
-from payouts import selectors as payout_selectors
-from payouts.models import Payout
+from core.errors import NotFound
 
 TIER_WINDOW = timedelta(days=90)
 ZERO = Decimal("0.00")
@@ -151,45 +148,3 @@ def commission_for(*, affiliate: Affiliate, commission_id: int) -> Commission:
         raise NotFound(f"Commission #{commission_id} not found.", code=AffiliateErrorCode.COMMISSION_NOT_FOUND)
     return commission
 
-
-HISTORY_LIMIT = 20
-PAYOUTS_LIMIT = 20
-COMMISSIONS_PER_PAGE = 25
-
-
-@dataclass(frozen=True)
-class Dashboard:
-    """Everything the affiliate's page (and GET /api/affiliates/me/) shows, in a fixed number of
-    queries whatever the number of commissions, events or payouts: sums and weeks are aggregated
-    in SQL, lists are limited or paginated."""
-
-    affiliate: Affiliate
-    currency: str
-    progress: TierProgress
-    weekly: list[WeekTotal]
-    tier_history: list[TierEvent]
-    commissions: Page
-    payouts: list[Payout]
-    available_balance: Decimal
-
-
-def dashboard_for(*, user: AbstractBaseUser, now: datetime, page: int | str = 1) -> Dashboard:
-    affiliate = affiliate_for_user(user=user, now=now)
-    return Dashboard(
-        affiliate=affiliate,
-        currency=settings.AFFILIATE_CURRENCY,
-        progress=tier_progress(affiliate=affiliate, tiers=tiers()),
-        weekly=weekly_commissions(affiliate=affiliate, now=now),
-        tier_history=tier_history(affiliate=affiliate, limit=HISTORY_LIMIT),
-        commissions=Paginator(commissions_for(affiliate=affiliate), COMMISSIONS_PER_PAGE).get_page(page),
-        payouts=list(payout_selectors.payouts_for(affiliate=affiliate)[:PAYOUTS_LIMIT]),
-        available_balance=payout_selectors.available_balance(affiliate=affiliate),
-    )
-
-
-def payout_for(*, affiliate: Affiliate, payout_id: int) -> Payout:
-    """One of the affiliate's own payouts; another affiliate's is 'not found'."""
-    payout = payout_selectors.payouts_for(affiliate=affiliate).filter(pk=payout_id).first()
-    if payout is None:
-        raise NotFound(f"Payout #{payout_id} not found.", code=AffiliateErrorCode.PAYOUT_NOT_FOUND)
-    return payout

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from affiliates import services
-from audit.actors import SystemActor
+from core.actors import SystemActor
 
 
 @shared_task(acks_late=True)

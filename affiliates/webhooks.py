@@ -1,6 +1,6 @@
 """Stripe events for the affiliate domain: parse the event object, hand over to a service.
 
-The signature check, the event-id claim and the transaction are audit.stripe_events' job; these
+The signature check, the event-id claim and the transaction are webhooks.stripe_events' job; these
 handlers run inside that transaction, so a failure rolls the claim back and Stripe's redelivery
 is processed again.
 """
@@ -12,9 +12,9 @@ import structlog
 
 from affiliates import services
 from affiliates.errors import AffiliateErrorCode
-from audit.actors import SystemActor
-from audit.errors import ValidationError
-from audit.stripe_events import on_stripe_event
+from core.actors import SystemActor
+from core.errors import ValidationError
+from webhooks.stripe_events import on_stripe_event
 
 logger = structlog.get_logger(__name__)
 STRIPE_WEBHOOK = SystemActor("webhook:stripe")

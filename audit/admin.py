@@ -3,8 +3,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from audit import services
-from audit.admin_base import ReadOnlyAdmin
-from audit.models import AuditEntry, BeaconAlert, BeaconCount, Claim, WebhookEvent
+from audit.models import AuditEntry, BeaconAlert, BeaconCount
+from core.admin_base import ReadOnlyAdmin
 
 
 @admin.register(AuditEntry)
@@ -36,17 +36,3 @@ class BeaconAlertAdmin(ReadOnlyAdmin):
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[BeaconAlert]) -> None:
         done = sum(services.acknowledge_alert(alert_id=a.pk, actor=request.user) for a in queryset)
         self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
-
-
-@admin.register(Claim)
-class ClaimAdmin(ReadOnlyAdmin):
-    list_display = ["key", "claimed_at", "lease_expires_at", "completed_at"]
-    search_fields = ["key"]
-    list_filter = [("completed_at", admin.EmptyFieldListFilter)]
-
-
-@admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "provider", "event_type", "event_id"]
-    list_filter = ["provider", "event_type"]
-    search_fields = ["event_id"]

@@ -3,7 +3,7 @@
 A beacon is usually emitted on the way out of a failing transaction (a lost race raises Conflict,
 which rolls the caller's transaction back). A counter written inside that transaction would vanish
 with it, so inside a transaction the increment is queued and written by `flush_pending_beacons()`
-once the outermost transaction has ended (audit.transactions.atomic calls it on exit; request and
+once the outermost transaction has ended (core.transactions.atomic calls it on exit; request and
 task teardown call it as a safety net). Outside a transaction it is written at once.
 """
 
@@ -14,8 +14,8 @@ import structlog
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
-from audit.context import current_correlation_id
 from audit.models import BeaconCount
+from core.context import current_correlation_id
 
 logger = structlog.get_logger("beacon")
 _pending = threading.local()

@@ -28,24 +28,6 @@ class AuditEntry(models.Model):
         return f"{self.content_type.model} #{self.object_id}: {self.source} -> {self.target} by {self.actor_label}"
 
 
-class Claim(models.Model):
-    """An idempotency claim: whoever inserts the key first owns the work it names.
-
-    A claim with a lease that has run out, and was never completed, can be taken over: the
-    holder died without finishing, and the work is itself idempotent downstream.
-    """
-
-    key = models.CharField(max_length=255, unique=True)
-    token = models.CharField(
-        max_length=64, help_text="Identifies the holder, so a stale holder cannot release a taken-over claim."
-    )
-    claimed_at = models.DateTimeField()
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return self.key
-
 
 class BeaconCount(models.Model):
     """How many lost races or refused transitions of one kind happened in one hour."""
@@ -80,18 +62,3 @@ class BeaconAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} x {self.kind} in the hour from {self.hour:%Y-%m-%d %H:00}"
-
-
-class WebhookEvent(models.Model):
-    """A provider's event id, claimed once: a replayed delivery finds its row and does nothing."""
-
-    provider = models.CharField(max_length=20)
-    event_id = models.CharField(max_length=255)
-    event_type = models.CharField(max_length=100)
-    received_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="webhook_event_once")]
-
-    def __str__(self) -> str:
-        return f"{self.provider}:{self.event_id} ({self.event_type})"

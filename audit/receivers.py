@@ -11,11 +11,11 @@ from django.core.signals import request_finished
 from django.db import connections, models, router
 from django.dispatch import receiver
 
-from audit.actors import Actor, actor_label, actor_user
 from audit.beacons import flush_pending_beacons
-from audit.context import correlation_id, current_correlation_id
 from audit.models import AuditEntry
 from audit.signals import transition_committed
+from core.actors import Actor, actor_label, actor_user
+from core.context import correlation_id, current_correlation_id
 
 
 @receiver(transition_committed, dispatch_uid="audit.write_audit_entry")

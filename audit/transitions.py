@@ -22,11 +22,11 @@ from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 from django_fsm import ANY_OTHER_STATE, ANY_STATE, FSMFieldMixin, FSMMeta, Transition
 
-from audit.actors import Actor, SystemActor, actor_label
 from audit.beacons import emit_beacon
-from audit.errors import Conflict, ErrorCode, IllegalTransition, PermissionDenied, ValidationError
 from audit.models import AuditEntry
 from audit.signals import transition_committed
+from core.actors import Actor, SystemActor, actor_label
+from core.errors import Conflict, ErrorCode, IllegalTransition, PermissionDenied, ValidationError
 
 M = TypeVar("M", bound=models.Model)
 

@@ -47,10 +47,10 @@ from django.db import connection, connections, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_fsm import ConcurrentTransition  # noqa: E402
 
-from audit.actors import SystemActor  # noqa: E402
-from audit.errors import Conflict  # noqa: E402
 from audit.models import AuditEntry  # noqa: E402
 from audit.transitions import apply_transition  # noqa: E402
+from core.actors import SystemActor  # noqa: E402
+from core.errors import Conflict  # noqa: E402
 from tests.primitives.models import ConcurrentTicket, Ticket  # noqa: E402
 
 ACTOR = SystemActor("bench")

@@ -2,9 +2,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from audit.admin_base import SuperAdminReadOnlyAdmin
-from audit.admin_messages import report_error
-from audit.errors import DomainError
+from core.admin_base import SuperAdminReadOnlyAdmin
+from core.admin_messages import report_error
+from core.errors import DomainError
 from loyalty import selectors, services
 from loyalty.models import DiscountStatus, LoyaltyDiscount, Subscription
 

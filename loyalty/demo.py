@@ -10,7 +10,7 @@ from typing import TextIO
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from audit.actors import SystemActor
+from core.actors import SystemActor
 from loyalty.anniversaries import add_months
 from loyalty.models import PRO_PLAN, SubscriptionStatus
 from loyalty.services import SubscriptionSnapshot, sync_subscription

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from django.db.models import CharField, Exists, OuterRef, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 
-from audit.models import Claim
+from core.models import Claim
 from loyalty.anniversaries import MIN_YEAR
 from loyalty.keys import EMAIL_CLAIM_PREFIX
 from loyalty.models import (

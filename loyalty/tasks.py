@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from audit.actors import SystemActor
+from core.actors import SystemActor
 from loyalty import services
 
 

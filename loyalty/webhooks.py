@@ -1,7 +1,7 @@
 """Stripe's `customer.subscription.*` events, parsed and handed to the subscription service.
 
 The signature check, the event-id claim and the transaction are the shared pipeline's
-(audit.stripe_events); this module only turns a stripe.Event into a SubscriptionSnapshot.
+(webhooks.stripe_events); this module only turns a stripe.Event into a SubscriptionSnapshot.
 """
 
 from datetime import UTC, datetime
@@ -9,9 +9,9 @@ from typing import Any
 
 import stripe
 
-from audit.actors import SystemActor
-from audit.stripe_events import on_stripe_event
+from core.actors import SystemActor
 from loyalty.services.subscriptions import SubscriptionSnapshot, sync_subscription
+from webhooks.stripe_events import on_stripe_event
 
 WEBHOOK_ACTOR = SystemActor("webhook:stripe")
 

@@ -18,10 +18,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from audit.admin_messages import report_error
-from audit.errors import Conflict, DomainError
 from audit.selectors import history_for
 from audit.transitions import available_transitions
+from core.admin_messages import report_error
+from core.errors import Conflict, DomainError
 from payouts import services
 from payouts.errors import PayoutConflict
 from payouts.models import Payout, PayoutStatus

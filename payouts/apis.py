@@ -1,4 +1,4 @@
-"""The payouts HTTP API: parse, call one service, render. Errors are rendered by audit.api_errors."""
+"""The payouts HTTP API: parse, call one service, render. Errors are rendered by core.api_errors."""
 
 from typing import Any
 
@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.errors import NotFound, PermissionDenied
 from audit.transitions import available_transitions
+from core.errors import NotFound, PermissionDenied
 from payouts import selectors, services, webhooks
 from payouts.models import Payout, PayoutStatus
 

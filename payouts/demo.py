@@ -6,7 +6,7 @@ from typing import TextIO
 from django.conf import settings
 
 from affiliates.models import Affiliate, KycStatus
-from audit.errors import BusinessRuleViolation
+from core.errors import BusinessRuleViolation
 from payouts.models import Payout
 from payouts.selectors import available_balance
 from payouts.services import request_payout

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db import models
 
-from audit.errors import Conflict
+from core.errors import Conflict
 
 
 class PayoutErrorCode(models.TextChoices):

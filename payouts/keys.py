@@ -13,5 +13,5 @@ def wise_transaction_id(*, payout_id: int, attempt: int) -> str:
 
 
 def dispatch_claim_key(*, payout_id: int, attempt: int) -> str:
-    """The audit.claims key that lets one worker at a time run the Wise dispatch of one attempt."""
+    """The core.claims key that lets one worker at a time run the Wise dispatch of one attempt."""
     return f"payouts:wise-dispatch:{payout_id}:attempt:{attempt}"

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from django.conf import settings
 
-from audit.errors import ValidationError
+from core.errors import ValidationError
 from payouts.errors import PayoutErrorCode
 
 STATE_CHANGE = "transfers#state-change"

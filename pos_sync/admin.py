@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from audit.admin_messages import report_error
-from audit.errors import DomainError
+from core.admin_messages import report_error
+from core.errors import DomainError
 from pos_sync import selectors, services
 from pos_sync.models import Order, OrderStatus, PosConnection, SyncJob, SyncJobStatus
 

@@ -5,7 +5,7 @@ from typing import TextIO
 
 from django.conf import settings
 
-from audit.actors import SystemActor
+from core.actors import SystemActor
 from pos_sync import services
 from pos_sync.models import PosConnection
 

@@ -15,10 +15,10 @@ from affiliates import selectors
 from affiliates.errors import AffiliateErrorCode
 from affiliates.models import Affiliate, Commission, CommissionStatus
 from affiliates.services.tiers import enqueue_tier_evaluation
-from audit.actors import Actor, actor_label
-from audit.errors import Conflict, NotFound
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import Actor, actor_label
+from core.errors import Conflict, NotFound
+from core.transactions import atomic
 
 logger = structlog.get_logger(__name__)
 CENT = Decimal("0.01")

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from affiliates.models import TierEvent, TierEventStatus
-from audit.actors import Actor
-from audit.errors import Conflict
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import Actor
+from core.errors import Conflict
+from core.transactions import atomic
 
 DEDUPE_WINDOW = timedelta(minutes=1)
 

@@ -20,10 +20,10 @@ from django.utils import timezone
 
 from affiliates import selectors
 from affiliates.models import Affiliate, Tier, TierEvent
-from audit.actors import Actor
 from audit.beacons import emit_beacon
 from audit.signals import transition_committed
-from audit.transactions import atomic
+from core.actors import Actor
+from core.transactions import atomic
 
 logger = structlog.get_logger(__name__)
 

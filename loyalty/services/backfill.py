@@ -25,11 +25,11 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.claims import claim, complete
-from audit.errors import DomainError
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import Actor
+from core.claims import claim, complete
+from core.errors import DomainError
+from core.transactions import atomic
 from loyalty.clients.stripe import PromotionCode, StripeClientError, promotion_codes_client
 from loyalty.keys import email_claim_key
 from loyalty.models import LIVE_STATUSES, DiscountStatus, LoyaltyDiscount

@@ -15,7 +15,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from audit.claims import claimed
+from core.claims import claimed
 from loyalty.keys import email_claim_key
 from loyalty.models import DiscountStatus, LoyaltyDiscount
 from loyalty.selectors import applied_discounts_without_email

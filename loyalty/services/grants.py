@@ -29,11 +29,11 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from audit.actors import Actor
 from audit.beacons import emit_beacon
-from audit.errors import Conflict
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import Actor
+from core.errors import Conflict
+from core.transactions import atomic
 from loyalty import selectors
 from loyalty.anniversaries import completed_anniversaries
 from loyalty.clients.stripe import PromotionCode, StripeClientError, StripeUnavailable

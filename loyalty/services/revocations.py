@@ -4,10 +4,10 @@ deactivated at Stripe. A lost on_commit is repaired by the apply_loyalty tick (c
 import structlog
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.errors import Conflict, NotFound
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import Actor
+from core.errors import Conflict, NotFound
+from core.transactions import atomic
 from loyalty.clients.stripe import StripeClientError
 from loyalty.models import LIVE_STATUSES, DiscountStatus, LoyaltyDiscount, Subscription
 from loyalty.selectors import revoked_discounts_open_at_stripe

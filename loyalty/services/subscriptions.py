@@ -1,6 +1,6 @@
 """The subscription mirror, written by `customer.subscription.created/updated/deleted`.
 
-Runs inside the webhook's event-claim transaction (audit.stripe_events), so a replayed event is a
+Runs inside the webhook's event-claim transaction (webhooks.stripe_events), so a replayed event is a
 no-op before it gets here. Safety for the rest:
 - UNIQUE stripe_subscription_id: two first deliveries for one subscription create one row (the
   loser's IntegrityError, inside a nested atomic, turns into an update).
@@ -19,9 +19,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError
 from django.db.models import Case, F, Value, When
 
-from audit.actors import Actor
 from audit.beacons import emit_beacon
-from audit.transactions import atomic
+from core.actors import Actor
+from core.transactions import atomic
 from loyalty.models import PRO_PLAN, Subscription, SubscriptionStatus
 from loyalty.services.revocations import revoke_live_discounts
 

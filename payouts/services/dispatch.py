@@ -4,7 +4,7 @@ Safety layers, in the order they act:
 1. state machine + race guard: the guarded approved -> processing is the claim on dispatch. A
    cancel that lands first stops it (the dispatch then finds `cancelled` and does nothing); a
    rejected payout or a lost race never reaches Wise.
-2. an audit.claims lease per (payout, attempt): one worker at a time talks to Wise for it, so a
+2. an core.claims lease per (payout, attempt): one worker at a time talks to Wise for it, so a
    task delivered twice or two workers running it at once make one set of calls. It is released
    when the outcome is known not to matter (every step below is safe to repeat) and kept when a
    funding request's outcome is unknown, until its lease runs out.
@@ -21,12 +21,12 @@ from enum import StrEnum
 import structlog
 from django.utils import timezone
 
-from audit.actors import SystemActor
 from audit.beacons import emit_beacon
-from audit.claims import claim, complete, release
-from audit.errors import Conflict
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import SystemActor
+from core.claims import claim, complete, release
+from core.errors import Conflict
+from core.transactions import atomic
 from payouts.clients.wise import WAITING_FOR_FUNDING, WiseClient, WiseRefused, WiseUnavailable
 from payouts.keys import dispatch_claim_key, wise_transaction_id
 from payouts.models import WISE_FAILED_STATES, Payout, PayoutStatus

@@ -7,9 +7,9 @@ import structlog
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from affiliates.models import Affiliate
-from audit.actors import Actor, actor_label
-from audit.errors import BusinessRuleViolation, PermissionDenied, ValidationError
-from audit.transactions import atomic
+from core.actors import Actor, actor_label
+from core.errors import BusinessRuleViolation, PermissionDenied, ValidationError
+from core.transactions import atomic
 from payouts.errors import PayoutErrorCode
 from payouts.models import Payout
 from payouts.selectors import available_balance

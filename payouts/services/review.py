@@ -12,11 +12,11 @@ from typing import Any
 from django.db.models import F
 from django.utils import timezone
 
-from audit.actors import Actor, actor_user
-from audit.errors import Conflict, NotFound
 from audit.selectors import history_for
-from audit.transactions import atomic
 from audit.transitions import apply_transition, apply_transition_to, transition_name
+from core.actors import Actor, actor_user
+from core.errors import Conflict, NotFound
+from core.transactions import atomic
 from payouts.errors import PayoutConflict
 from payouts.models import Payout, PayoutStatus
 from payouts.services.enqueue import enqueue_dispatch

@@ -17,16 +17,16 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.actors import Actor, SystemActor, actor_label
 from audit.beacons import emit_beacon
-from audit.errors import BusinessRuleViolation, Conflict, IllegalTransition, NotFound, PermissionDenied
-from audit.stripe_events import claim_webhook_event
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import Actor, SystemActor, actor_label
+from core.errors import BusinessRuleViolation, Conflict, IllegalTransition, NotFound, PermissionDenied
+from core.transactions import atomic
 from payouts.clients.wise import WiseClient, WiseRefused, WiseUnavailable
 from payouts.errors import PayoutErrorCode
 from payouts.models import REVIEW_PERMISSION, WISE_FAILED_STATES, WISE_PAID_STATES, Payout, PayoutStatus
 from payouts.selectors import payouts_to_poll
+from webhooks.stripe_events import claim_webhook_event
 
 logger = structlog.get_logger(__name__)
 WEBHOOK = SystemActor("webhook:wise")

@@ -23,12 +23,12 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
-from audit.actors import Actor, SystemActor
 from audit.beacons import emit_beacon
-from audit.claims import ClaimToken, claim, complete, release
-from audit.errors import Conflict
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import Actor, SystemActor
+from core.claims import ClaimToken, claim, complete, release
+from core.errors import Conflict
+from core.transactions import atomic
 from pos_sync import selectors
 from pos_sync.errors import PosSyncErrorCode
 from pos_sync.keys import sync_claim_key

@@ -6,10 +6,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from audit.actors import Actor
-from audit.errors import NotFound, ValidationError
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import Actor
+from core.errors import NotFound, ValidationError
+from core.transactions import atomic
 from pos_sync.errors import PosSyncErrorCode
 from pos_sync.models import Order, OrderStatus, PosConnection
 from pos_sync.services.queue import enqueue_sync_job

@@ -3,10 +3,10 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.actors import Actor, actor_label
-from audit.errors import BusinessRuleViolation, NotFound
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import Actor, actor_label
+from core.errors import BusinessRuleViolation, NotFound
+from core.transactions import atomic
 from pos_sync import selectors
 from pos_sync.errors import PosSyncErrorCode
 from pos_sync.models import Order, OrderStatus, SyncJob, SyncJobStatus

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import structlog
 
-from audit.actors import Actor, actor_label
+from core.actors import Actor, actor_label
 from pos_sync import selectors
 from pos_sync.errors import PosSyncErrorCode
 from pos_sync.models import PosConnection

@@ -19,12 +19,13 @@ from affiliates import services
 from affiliates.models import Affiliate, Commission, CommissionStatus, TierEvent
 from affiliates.selectors import tier_for_total, tiers
 from affiliates.services import EvaluationOutcome
-from audit.actors import SystemActor
-from audit.models import AuditEntry, BeaconCount, WebhookEvent
+from audit.models import AuditEntry, BeaconCount
+from core.actors import SystemActor
 from tests.affiliates.events import charge_refunded, invoice_paid, invoice_voided
 from tests.concurrency import race
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory, ReferralFactory
 from tests.stripe_signing import post_stripe_event
+from webhooks.models import WebhookEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SYSTEM = SystemActor("test")

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from affiliates import selectors
-from affiliates.charts import CHART_HEIGHT, weekly_chart
 from affiliates.models import Commission
+from portal.charts import CHART_HEIGHT, weekly_chart
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ from django.utils import timezone
 from affiliates import services
 from affiliates.models import Affiliate, Commission, CommissionStatus, TierEvent
 from affiliates.services import EvaluationOutcome, PaidInvoice
-from audit.actors import SystemActor
-from audit.errors import Conflict, IllegalTransition, NotFound
 from audit.models import AuditEntry
+from core.actors import SystemActor
+from core.errors import Conflict, IllegalTransition, NotFound
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory, ReferralFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,10 +7,11 @@ from decimal import Decimal
 import pytest
 
 from affiliates.models import Affiliate, Commission, TierEvent
-from audit.models import AuditEntry, WebhookEvent
+from audit.models import AuditEntry
 from tests.affiliates.events import charge_refunded, invoice_paid, invoice_voided, subscription_updated
 from tests.factories.affiliates import CommissionFactory, ReferralFactory
 from tests.stripe_signing import post_stripe_event, sign
+from webhooks.models import WebhookEvent
 
 pytestmark = pytest.mark.django_db
 

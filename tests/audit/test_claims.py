@@ -4,9 +4,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from audit.claims import claim, claimed, complete, is_claimed, release
-from audit.errors import ValidationError
-from audit.models import Claim
+from core.claims import claim, claimed, complete, is_claimed, release
+from core.errors import ValidationError
+from core.models import Claim
 
 pytestmark = pytest.mark.django_db
 

@@ -10,12 +10,13 @@ import random
 import pytest
 from django.db import transaction
 
-from audit.actors import SystemActor
-from audit.claims import claim
-from audit.errors import Conflict
-from audit.models import AuditEntry, BeaconCount, Claim
-from audit.transactions import atomic
+from audit.models import AuditEntry, BeaconCount
 from audit.transitions import apply_transition
+from core.actors import SystemActor
+from core.claims import claim
+from core.errors import Conflict
+from core.models import Claim
+from core.transactions import atomic
 from tests.concurrency import race
 from tests.primitives.models import Ticket
 

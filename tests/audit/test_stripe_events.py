@@ -2,9 +2,9 @@
 
 import pytest
 
-from audit.models import WebhookEvent
-from audit.stripe_events import _handlers, on_stripe_event
 from tests.stripe_signing import post_stripe_event, sign, stripe_event
+from webhooks.models import WebhookEvent
+from webhooks.stripe_events import _handlers, on_stripe_event
 
 pytestmark = pytest.mark.django_db
 

@@ -4,10 +4,10 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.db import transaction
 
-from audit.actors import SystemActor
-from audit.errors import Conflict, IllegalTransition, PermissionDenied, ValidationError
 from audit.models import AuditEntry, BeaconCount
 from audit.transitions import allowed_targets, apply_transition, apply_transition_to, available_transitions
+from core.actors import SystemActor
+from core.errors import Conflict, IllegalTransition, PermissionDenied, ValidationError
 from tests.primitives.models import Ticket, TicketStatus
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,8 @@ from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from audit.models import AuditEntry, BeaconCount, Claim
+from audit.models import AuditEntry, BeaconCount
+from core.models import Claim
 from loyalty.models import DiscountStatus, LoyaltyDiscount
 from loyalty.services.grants import RESUME_AFTER
 from pos_sync.models import LIVE_STATUSES, SyncJob

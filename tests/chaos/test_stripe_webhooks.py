@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from affiliates.models import Affiliate, Commission, Tier, TierEvent, TierEventStatus
 from affiliates.selectors import affiliates_off_tier, tier_for_total, tiers
-from audit.models import WebhookEvent
 from tests.affiliates.events import invoice_paid, subscription_updated
 from tests.chaos.conftest import SUMMARY
 from tests.chaos.helpers import audit_targets, beacons, wait_until
@@ -29,6 +28,7 @@ from tests.chaos.stack import STRIPE_WEBHOOK_SECRET, ChaosStack
 from tests.concurrency import race
 from tests.factories.affiliates import AffiliateFactory, ReferralFactory
 from tests.stripe_signing import sign
+from webhooks.models import WebhookEvent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 DUPLICATES = 5

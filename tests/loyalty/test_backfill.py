@@ -6,7 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from audit.models import AuditEntry, Claim
+from audit.models import AuditEntry
+from core.models import Claim
 from loyalty.keys import email_claim_key
 from loyalty.models import DiscountStatus, LoyaltyDiscount
 from sandbox.stripe import DEFAULT_COUPON_ID

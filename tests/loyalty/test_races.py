@@ -11,8 +11,9 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from audit.actors import SystemActor
-from audit.models import AuditEntry, Claim
+from audit.models import AuditEntry
+from core.actors import SystemActor
+from core.models import Claim
 from loyalty.models import DiscountStatus, LoyaltyDiscount, Subscription
 from loyalty.services import SubscriptionSnapshot, apply_loyalty, sync_subscription
 from tests.concurrency import race

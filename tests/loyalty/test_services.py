@@ -16,9 +16,10 @@ from django.db import IntegrityError, connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from audit.actors import SystemActor
-from audit.errors import Conflict, IllegalTransition
-from audit.models import AuditEntry, BeaconCount, Claim
+from audit.models import AuditEntry, BeaconCount
+from core.actors import SystemActor
+from core.errors import Conflict, IllegalTransition
+from core.models import Claim
 from loyalty.keys import email_claim_key, loyalty_code, stripe_promotion_code_key
 from loyalty.models import DiscountStatus, LoyaltyDiscount, SubscriptionStatus
 from loyalty.services import apply_loyalty, finish_discount, revoke_discount, send_loyalty_email
@@ -198,7 +199,7 @@ def test_a_leap_day_start_has_its_first_anniversary_on_28_february(stripe_standi
 CRASHING_TICK = """
 import django
 django.setup()
-from audit.actors import SystemActor
+from core.actors import SystemActor
 from loyalty.services import apply_loyalty
 apply_loyalty(actor=SystemActor("task:apply_loyalty:doomed"))
 """

@@ -11,15 +11,16 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from audit.actors import SystemActor
-from audit.models import AuditEntry, BeaconCount, WebhookEvent
-from audit.stripe_events import _handlers
+from audit.models import AuditEntry, BeaconCount
+from core.actors import SystemActor
 from loyalty.anniversaries import add_months
 from loyalty.models import DiscountStatus, LoyaltyDiscount, Subscription, SubscriptionStatus
 from loyalty.services import apply_loyalty
 from loyalty.webhooks import mirror_subscription
 from tests.factories.accounts import UserFactory
 from tests.stripe_signing import post_stripe_event, stripe_event
+from webhooks.models import WebhookEvent
+from webhooks.stripe_events import _handlers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TICK = SystemActor("task:apply_loyalty")

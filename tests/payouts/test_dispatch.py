@@ -15,8 +15,9 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
-from audit.models import AuditEntry, BeaconCount, Claim
+from audit.models import AuditEntry, BeaconCount
 from config.celery import app as celery_app
+from core.models import Claim
 from payouts.keys import dispatch_claim_key, wise_transaction_id
 from payouts.models import Payout, PayoutStatus
 from payouts.services import (
@@ -314,7 +315,7 @@ def test_cancel_at_wise_then_webhook_fails_it_and_retry_reopens_review(wise, cli
 
 @pytest.mark.django_db
 def test_cancel_at_wise_after_funds_converted_shows_wise_reason(wise):
-    from audit.errors import BusinessRuleViolation
+    from core.errors import BusinessRuleViolation
 
     payout = _approved()
     dispatch_wise_transfer(payout_id=payout.pk)
@@ -333,7 +334,7 @@ def test_cancel_at_wise_after_funds_converted_shows_wise_reason(wise):
 
 @pytest.mark.django_db
 def test_cancel_at_wise_needs_a_processing_payout_and_the_permission(wise):
-    from audit.errors import IllegalTransition, PermissionDenied
+    from core.errors import IllegalTransition, PermissionDenied
     from tests.factories.accounts import UserFactory
 
     with pytest.raises(IllegalTransition):

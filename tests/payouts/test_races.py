@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from audit.errors import Conflict
 from audit.models import AuditEntry, BeaconCount
+from core.errors import Conflict
 from payouts.keys import wise_transaction_id
 from payouts.models import Payout
 from payouts.selectors import available_balance

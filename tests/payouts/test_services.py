@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 
 from affiliates.models import KycStatus
-from audit.errors import BusinessRuleViolation, IllegalTransition, NotFound, PermissionDenied, ValidationError
 from audit.models import AuditEntry, BeaconCount
+from core.errors import BusinessRuleViolation, IllegalTransition, NotFound, PermissionDenied, ValidationError
 from payouts.errors import PayoutConflict
 from payouts.keys import wise_transaction_id
 from payouts.models import Payout, PayoutStatus

@@ -12,12 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.test import Client
 from django.utils import timezone
 
-from audit.models import AuditEntry, BeaconCount, WebhookEvent
+from audit.models import AuditEntry, BeaconCount
 from payouts.models import Payout, PayoutStatus
 from payouts.services import dispatch_wise_transfer
 from tests.concurrency import race
 from tests.factories.payouts import PayoutFactory
 from tests.payouts.helpers import api_json, deliver, post_webhook
+from webhooks.models import WebhookEvent
 
 T0 = datetime(2026, 11, 25, 9, 14, tzinfo=UTC)
 

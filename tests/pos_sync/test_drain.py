@@ -12,7 +12,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from audit.models import AuditEntry, BeaconCount, Claim
+from audit.models import AuditEntry, BeaconCount
+from core.models import Claim
 from pos_sync.keys import square_order_key, square_payment_key, sync_claim_key
 from pos_sync.models import SyncJob, SyncJobStatus
 from pos_sync.services import drain_due_jobs, push_due_jobs, take_due_jobs

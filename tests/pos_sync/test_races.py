@@ -10,8 +10,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from audit.actors import SystemActor
-from audit.models import AuditEntry, BeaconCount, Claim
+from audit.models import AuditEntry, BeaconCount
+from core.actors import SystemActor
+from core.models import Claim
 from pos_sync.keys import sync_claim_key
 from pos_sync.models import Order, OrderStatus, PosConnection, SyncJob, SyncJobStatus
 from pos_sync.services import drain_due_jobs, enqueue_sync_job

@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from audit.actors import SystemActor
-from audit.errors import BusinessRuleViolation, Conflict, NotFound, PermissionDenied, ValidationError
 from audit.models import AuditEntry
+from core.actors import SystemActor
+from core.errors import BusinessRuleViolation, Conflict, NotFound, PermissionDenied, ValidationError
 from pos_sync.keys import square_order_key, square_payment_key, square_refund_key, sync_claim_key
 from pos_sync.models import OrderStatus, SyncJob, SyncJobStatus
 from pos_sync.providers import get_provider

@@ -19,11 +19,11 @@ from django.contrib.contenttypes.models import ContentType
 
 from affiliates.models import Affiliate
 from affiliates.services import evaluate_tier
-from audit.actors import SystemActor
-from audit.errors import Conflict
-from audit.transactions import atomic
 from audit.transitions import apply_transition
 from config.celery import app as celery_app
+from core.actors import SystemActor
+from core.errors import Conflict
+from core.transactions import atomic
 from loyalty.models import LoyaltyDiscount
 from loyalty.services import apply_loyalty
 from payouts.models import Payout

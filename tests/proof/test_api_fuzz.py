@@ -73,7 +73,7 @@ class Tally:
 
 
 def json_error_body(ctx: object, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
-    """Every 4xx/5xx answer is a JSON object carrying an "error" code (audit.api_errors)."""
+    """Every 4xx/5xx answer is a JSON object carrying an "error" code (core.api_errors)."""
     if response.status_code < 400:
         return None
     content_type = response.headers.get("content-type", [""])[0]

@@ -11,11 +11,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from audit.actors import SystemActor
-from audit.errors import Conflict
 from audit.models import BeaconCount
-from audit.transactions import atomic
 from audit.transitions import apply_transition
+from core.actors import SystemActor
+from core.errors import Conflict
+from core.transactions import atomic
 from tests.concurrency import race
 from tests.primitives.models import Ticket
 from tests.proof import operations

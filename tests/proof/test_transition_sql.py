@@ -10,9 +10,9 @@ from django.db.models.functions import Concat
 from django.test.utils import CaptureQueriesContext
 
 from audit import transitions
-from audit.actors import SystemActor
 from audit.models import AuditEntry
 from audit.transitions import apply_transition
+from core.actors import SystemActor
 from tests.factories.accounts import SuperAdminFactory
 from tests.factories.payouts import PayoutFactory
 from tests.primitives.models import Ticket

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from affiliates.services import DuplicateRun, find_duplicate_tier_events, supersede_tier_events
-from audit.actors import SystemActor
+from core.actors import SystemActor
 
 MAX_WINDOW_SECONDS = 3600
 

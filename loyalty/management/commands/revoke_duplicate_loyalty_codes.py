@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from audit.actors import SystemActor
+from core.actors import SystemActor
 from loyalty.clients.stripe import StripeClientError
 from loyalty.services import BackfillReport, revoke_duplicate_loyalty_codes
 from loyalty.services.backfill import DuplicateGroup

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
-from audit.actors import SystemActor
+from core.actors import SystemActor
 from pos_sync import selectors, services
 from pos_sync.providers.base import from_minor_units
 from pos_sync.services.reconcile import ALREADY_REFUNDED, FAILED, REFUNDED, WOULD_REFUND, ConnectionReconcile
