@@ -1,6 +1,7 @@
 """Super-admin screens. Rates and statuses are never editable here: actions call the services."""
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -8,6 +9,7 @@ from django.http import HttpRequest
 
 from affiliates import services
 from affiliates.models import Affiliate, Commission, Referral, Tier, TierEvent
+from core.actors import signed_in_user
 from core.admin_base import ReadOnlyAdmin, SuperAdminReadOnlyAdmin
 from core.admin_messages import report_error
 from core.errors import DomainError
@@ -26,11 +28,10 @@ class AffiliateAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-evaluate the tier of the selected affiliates now")
     def reevaluate_tier(self, request: HttpRequest, queryset: QuerySet[Affiliate]) -> None:
+        actor = signed_in_user(request)
         for affiliate_id in queryset.values_list("pk", flat=True):
             try:
-                result = services.evaluate_tier(
-                    affiliate_id=affiliate_id, actor=request.user, cause="admin re-evaluation"
-                )
+                result = services.evaluate_tier(affiliate_id=affiliate_id, actor=actor, cause="admin re-evaluation")
             except DomainError as exc:
                 report_error(request, exc, prefix=f"Affiliate #{affiliate_id}: ")
                 continue
@@ -64,7 +65,7 @@ class CommissionAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Reverse selected commissions")
     def reverse_selected(self, request: HttpRequest, queryset: QuerySet[Commission]) -> None:
-        def reverse(**kwargs: object) -> Commission:
+        def reverse(**kwargs: Any) -> Commission:
             return services.reverse_commission(reason="reversed by a super-admin", **kwargs)
 
         self._apply(request, queryset, "reversed", reverse)
@@ -75,11 +76,12 @@ class CommissionAdmin(ReadOnlyAdmin):
         if not request.user.is_superuser:
             self.message_user(request, "Only super-admins change commissions.", messages.ERROR)
             return
+        actor = signed_in_user(request)
         changed = 0
         # The status each row had when the reviewer chose it: a row moved since is a Conflict, not a redo.
         for commission_id, seen in queryset.values_list("pk", "status"):
             try:
-                service(commission_id=commission_id, actor=request.user, expected_status=seen)
+                service(commission_id=commission_id, actor=actor, expected_status=seen)
             except DomainError as exc:
                 report_error(request, exc, prefix=f"Commission #{commission_id}: ")
             else:

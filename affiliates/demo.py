@@ -1,7 +1,7 @@
 """Demo affiliates for `manage.py seed_demo`: idempotent, so running it twice changes nothing."""
 
 from datetime import timedelta
-from typing import TextIO
+from io import TextIOBase
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -19,7 +19,7 @@ AFFILIATES = [
 ]
 
 
-def seed(*, stdout: TextIO) -> None:
+def seed(*, stdout: TextIOBase) -> None:
     for username, rate, kyc, invoices in AFFILIATES:
         affiliate = _affiliate(username, rate, kyc)
         customer_id = f"cus_demo_{username}"

@@ -3,15 +3,28 @@
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Case, DecimalField, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncWeek
 
 from affiliates.errors import AffiliateErrorCode
 from affiliates.models import Affiliate, Commission, CommissionStatus, Referral, Tier, TierEvent, TierEventStatus
 from core.errors import NotFound
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+    from django_stubs_ext import WithAnnotations
+
+
+class WindowTotal(TypedDict):
+    window_total: Decimal
+
+
+if TYPE_CHECKING:
+    # An Affiliate read through with_window_total(): it carries the 90-day total as `window_total`.
+    AffiliateWithWindowTotal: TypeAlias = WithAnnotations[Affiliate, WindowTotal]
 
 TIER_WINDOW = timedelta(days=90)
 ZERO = Decimal("0.00")
@@ -24,21 +37,21 @@ def tier_window(*, now: datetime, prefix: str = "") -> Q:
     )
 
 
-def with_window_total(queryset: QuerySet[Affiliate], *, now: datetime) -> QuerySet[Affiliate]:
+def with_window_total(queryset: QuerySet[Affiliate], *, now: datetime) -> "QuerySet[AffiliateWithWindowTotal]":
     """Adds `window_total`: the rate, version and sum then come from one statement, one snapshot."""
     total = Sum("commissions__amount", filter=tier_window(now=now, prefix="commissions__"))
     money = DecimalField(max_digits=14, decimal_places=2)
     return queryset.annotate(window_total=Coalesce(total, Value(ZERO), output_field=money))
 
 
-def affiliate_with_window_total(*, affiliate_id: int, now: datetime) -> Affiliate:
+def affiliate_with_window_total(*, affiliate_id: int, now: datetime) -> "AffiliateWithWindowTotal":
     affiliate = with_window_total(Affiliate.objects.filter(pk=affiliate_id), now=now).first()
     if affiliate is None:
         raise NotFound(f"Affiliate #{affiliate_id} does not exist.", code=AffiliateErrorCode.AFFILIATE_NOT_FOUND)
     return affiliate
 
 
-def affiliate_for_user(*, user: AbstractBaseUser, now: datetime) -> Affiliate:
+def affiliate_for_user(*, user: "User | AnonymousUser", now: datetime) -> "AffiliateWithWindowTotal":
     """The signed-in user's own affiliate (with its 90-day total); anyone else gets 404."""
     affiliate = None
     if user.is_authenticated:
@@ -88,7 +101,7 @@ class TierProgress:
     remaining: Decimal
 
 
-def tier_progress(*, affiliate: Affiliate, tiers: list[Tier]) -> TierProgress:
+def tier_progress(*, affiliate: "AffiliateWithWindowTotal", tiers: list[Tier]) -> TierProgress:
     """Where the affiliate stands: its tier by rate, the next better one and how far to it."""
     total: Decimal = affiliate.window_total
     current = next((t for t in tiers if t.commission_rate == affiliate.commission_rate), None)

@@ -4,6 +4,7 @@ from django.http import HttpRequest
 
 from audit import services
 from audit.models import AuditEntry, BeaconAlert, BeaconCount
+from core.actors import signed_in_user
 from core.admin_base import ReadOnlyAdmin
 
 
@@ -34,5 +35,6 @@ class BeaconAlertAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Acknowledge selected alerts")
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[BeaconAlert]) -> None:
-        done = sum(services.acknowledge_alert(alert_id=a.pk, actor=request.user) for a in queryset)
+        actor = signed_in_user(request)
+        done = sum(services.acknowledge_alert(alert_id=a.pk, actor=actor) for a in queryset)
         self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)

@@ -6,6 +6,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail and race safety"
 
     def ready(self) -> None:
+        import audit.checks  # noqa: F401  (registers the FSM-field system check for manage.py check)
         from audit import receivers  # noqa: F401  (connects the audit-row and task-context receivers)
         from audit.beacons import flush_pending_beacons
         from core.transactions import on_unit_of_work_exit

@@ -11,11 +11,12 @@ from django.core.signals import request_finished
 from django.db import connections, models, router
 from django.dispatch import receiver
 
-from audit.beacons import flush_pending_beacons
+from audit.beacons import emit_beacon, flush_pending_beacons
 from audit.models import AuditEntry
 from audit.signals import transition_committed
 from core.actors import Actor, actor_label, actor_user
 from core.context import correlation_id, current_correlation_id
+from core.signals import enqueue_failed
 
 
 @receiver(transition_committed, dispatch_uid="audit.write_audit_entry")
@@ -70,9 +71,12 @@ def _insert_fields() -> list[models.Field]:
 @cache
 def _insert_sql(using: str) -> str:
     quote = connections[using].ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _insert_fields())
+    columns = []
+    for f in _insert_fields():
+        assert f.column is not None  # a concrete field always has its column
+        columns.append(quote(f.column))
     placeholders = ", ".join(["%s"] * len(_insert_fields()))
-    return f"INSERT INTO {quote(AuditEntry._meta.db_table)} ({columns}) VALUES ({placeholders})"
+    return f"INSERT INTO {quote(AuditEntry._meta.db_table)} ({', '.join(columns)}) VALUES ({placeholders})"
 
 
 @task_prerun.connect(dispatch_uid="audit.task_context")
@@ -91,3 +95,9 @@ def task_teardown(**_: Any) -> None:
 @receiver(request_finished, dispatch_uid="audit.request_teardown")
 def request_teardown(**_: Any) -> None:
     flush_pending_beacons()
+
+
+@receiver(enqueue_failed, dispatch_uid="audit.enqueue_failed_beacon")
+def beacon_on_enqueue_failure(task_name: str, args: tuple[object, ...], **_: Any) -> None:
+    """The broker refused a task: a beacon, so the loss is counted and alerted on (core.enqueue)."""
+    emit_beacon("enqueue_failed", task_name=task_name, task_args=list(args))

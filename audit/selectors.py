@@ -1,13 +1,19 @@
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Model, Q, QuerySet, Sum
 from django.utils import timezone
 
 from audit.models import AuditEntry, BeaconAlert, BeaconCount
 
 
-def history_for(obj: object) -> QuerySet[AuditEntry]:
+class BeaconTotal(TypedDict):
+    kind: str
+    total: int
+
+
+def history_for(obj: Model) -> QuerySet[AuditEntry]:
     """The audit trail of one object, newest first."""
     return (
         AuditEntry.objects.filter(content_type=ContentType.objects.get_for_model(type(obj)), object_id=str(obj.pk))
@@ -20,7 +26,7 @@ def open_alerts() -> QuerySet[BeaconAlert]:
     return BeaconAlert.objects.filter(acknowledged_at__isnull=True).order_by("-hour")
 
 
-def beacon_totals(*, since: datetime) -> list[dict]:
+def beacon_totals(*, since: datetime) -> list[BeaconTotal]:
     return list(
         BeaconCount.objects.filter(hour__gte=since).values("kind").annotate(total=Sum("count")).order_by("-total")
     )

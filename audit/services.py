@@ -1,20 +1,23 @@
 """Writes owned by the audit app: raising and acknowledging beacon alerts."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.models import BeaconAlert, BeaconCount
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = structlog.get_logger(__name__)
 
 
-def raise_beacon_alerts(*, now: timezone.datetime | None = None) -> list[BeaconAlert]:
+def raise_beacon_alerts(*, now: datetime | None = None) -> list[BeaconAlert]:
     """Raise one alert per (kind, hour) whose count reached the threshold, and mail the admins
     once for it: the alert row's UNIQUE (kind, hour) is the claim, so two beat ticks mail once."""
     now = now or timezone.now()
@@ -29,13 +32,13 @@ def raise_beacon_alerts(*, now: timezone.datetime | None = None) -> list[BeaconA
     return raised
 
 
-def acknowledge_alert(*, alert_id: int, actor: AbstractBaseUser) -> int:
+def acknowledge_alert(*, alert_id: int, actor: "User") -> int:
     return BeaconAlert.objects.filter(pk=alert_id, acknowledged_at__isnull=True).update(
         acknowledged_by=actor, acknowledged_at=timezone.now()
     )
 
 
-def _raise_once(counted: BeaconCount, now: timezone.datetime) -> BeaconAlert | None:
+def _raise_once(counted: BeaconCount, now: datetime) -> BeaconAlert | None:
     try:
         with transaction.atomic():
             alert = BeaconAlert.objects.create(kind=counted.kind, hour=counted.hour, count=counted.count, raised_at=now)

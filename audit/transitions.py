@@ -11,7 +11,7 @@ only a won transition schedules its side effect on commit.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
@@ -23,10 +23,14 @@ from django.utils import timezone
 from django_fsm import ANY_OTHER_STATE, ANY_STATE, FSMFieldMixin, FSMMeta, Transition
 
 from audit.beacons import emit_beacon
+from audit.errors import AuditErrorCode
 from audit.models import AuditEntry
 from audit.signals import transition_committed
 from core.actors import Actor, SystemActor, actor_label
 from core.errors import Conflict, ErrorCode, IllegalTransition, PermissionDenied, ValidationError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 M = TypeVar("M", bound=models.Model)
 
@@ -42,8 +46,9 @@ def condition(error_code: str, message: str = "") -> Callable[[Callable[..., boo
     """Names a django-fsm condition's refusal, so the API can answer e.g. 422 kyc_not_verified."""
 
     def mark(func: Callable[..., bool]) -> Callable[..., bool]:
-        func.error_code = error_code  # type: ignore[attr-defined]
-        func.error_message = message  # type: ignore[attr-defined]
+        # The refusal's code and message ride on the condition function itself; _refuse reads them back.
+        func.error_code = error_code  # type: ignore[attr-defined]  # a function attribute set on purpose
+        func.error_message = message  # type: ignore[attr-defined]  # a function attribute set on purpose
         return func
 
     return mark
@@ -57,7 +62,7 @@ def apply_transition(
     expected: str | None = None,
     reason: str = "",
     changes: Mapping[str, Any] | None = None,
-    on_commit: Callable[[], None] | None = None,
+    on_commit: Callable[[], object] | None = None,
     check_permission: bool = True,
 ) -> M:
     """Move `instance` along its declared `transition`, from the state the actor saw.
@@ -118,10 +123,11 @@ def _guarded_update(instance: models.Model, field: FSMFieldMixin, seen: str, val
             return cursor.rowcount == 1
     queryset = model._base_manager.db_manager(using).filter(pk=instance.pk, **{field.attname: seen})
     if prepared is not None:
-        query = queryset.query.chain(UpdateQuery)
+        # chain(klass) returns a klass instance; django-stubs types it as the base Query.
+        query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
         query.add_update_values(dict(values))
         compiled, django_params = query.get_compiler(using).as_sql()
-        if not query.related_updates and tuple(django_params) == tuple(prepared[1]):
+        if not query.get_related_updates() and tuple(django_params) == tuple(prepared[1]):
             _UPDATE_SQL[(model, using, prepared[0])] = compiled
     return queryset.update(**values) == 1
 
@@ -139,6 +145,8 @@ def _update_params(
     nulls, params = [], []
     for name, value in values.items():
         field = model._meta.get_field(name)
+        if not isinstance(field, models.Field):  # a reverse relation, no column: the ORM refuses it
+            return None
         if hasattr(value, "resolve_expression") or hasattr(field, "get_placeholder"):
             return None
         if hasattr(value, "prepare_database_save"):
@@ -151,7 +159,10 @@ def _update_params(
         nulls.append((name, value is None))
         if value is not None:  # Django writes `col = NULL` into the SQL itself
             params.append(value)
-    for where_field, value in ((model._meta.pk, pk), (model._meta.get_field(attname), seen)):
+    state_field = model._meta.get_field(attname)
+    if not isinstance(state_field, models.Field):
+        return None
+    for where_field, value in ((model._meta.pk, pk), (state_field, seen)):
         params.append(where_field.get_db_prep_value(where_field.get_prep_value(value), connection, prepared=True))
     return tuple(nulls), params
 
@@ -179,7 +190,9 @@ def allowed_targets(model: type[models.Model], state: str) -> list[str]:
     return sorted({o.target for o in declared_transitions(model) if _source_matches(o, state)})
 
 
-def available_transitions(instance: models.Model, user: AbstractBaseUser | None = None) -> list[TransitionOption]:
+def available_transitions(
+    instance: models.Model, user: "User | AnonymousUser | None" = None
+) -> list[TransitionOption]:
     """What can be done now: declared from the current state, conditions met, permitted to `user`."""
     field = fsm_field(type(instance))
     state = field.get_state(instance)
@@ -191,19 +204,24 @@ def available_transitions(instance: models.Model, user: AbstractBaseUser | None 
             continue
         if user is not None and not declared.has_perm(instance, user):
             continue
-        options.append(TransitionOption(name=name, source=state, target=declared.target))
+        options.append(TransitionOption(name=name, source=state, target=_state(declared.target)))
     return options
 
 
 def declared_transitions(model: type[models.Model]) -> list[TransitionOption]:
     field = fsm_field(model)
-    return [TransitionOption(name=t.name, source=t.source, target=t.target) for t in field.get_all_transitions(model)]
+    return [
+        TransitionOption(name=t.name, source=_state(t.source), target=_state(t.target))
+        for t in field.get_all_transitions(model)
+    ]
 
 
 def fsm_field(model: type[models.Model]) -> FSMFieldMixin:
     fields = [f for f in model._meta.concrete_fields if isinstance(f, FSMFieldMixin)]
     if len(fields) != 1:
-        raise ValidationError(f"{model.__name__} must have exactly one FSM field.", code=ErrorCode.UNKNOWN_TRANSITION)
+        raise ValidationError(
+            f"{model.__name__} must have exactly one FSM field.", code=AuditErrorCode.UNKNOWN_TRANSITION
+        )
     return fields[0]
 
 
@@ -211,7 +229,7 @@ def _require_actor(actor: Actor | None) -> None:
     if not isinstance(actor, AbstractBaseUser | SystemActor):
         raise ValidationError(
             "Every transition needs an actor: a user, or a SystemActor naming the job.",
-            code=ErrorCode.MISSING_ACTOR,
+            code=AuditErrorCode.MISSING_ACTOR,
         )
 
 
@@ -220,20 +238,30 @@ def _transition_meta(model: type[models.Model], name: str) -> tuple[FSMMeta, FSM
     if not isinstance(meta, FSMMeta):
         known = sorted({o.name for o in declared_transitions(model)})
         raise ValidationError(
-            f"{model.__name__} has no transition '{name}'.", code=ErrorCode.UNKNOWN_TRANSITION, known=known
+            f"{model.__name__} has no transition '{name}'.", code=AuditErrorCode.UNKNOWN_TRANSITION, known=known
         )
+    # django-fsm swaps a field given by name for the field itself when the model class is prepared.
+    assert isinstance(meta.field, FSMFieldMixin)
     return meta, meta.field
 
 
+def _state(value: object) -> str:
+    """A declared source or target state as the str it is. django-fsm types states as
+    str | int | Choices; every state field here is an FSMField (a CharField) over TextChoices, and no
+    transition declares a RETURN_VALUE or GET_STATE target."""
+    assert isinstance(value, str)
+    return value
+
+
 def _require_state(field: FSMFieldMixin, state: str | None, what: str) -> None:
-    valid = [value for value, _label in field.choices]
+    valid = [value for value, _label in field.choices or ()]  # audit.checks (E006) requires choices
     if state not in valid:
-        raise ValidationError(f"Unknown {what} '{state}'.", code=ErrorCode.UNKNOWN_STATE, valid=valid)
+        raise ValidationError(f"Unknown {what} '{state}'.", code=AuditErrorCode.UNKNOWN_STATE, valid=valid)
 
 
 def _seen_state(instance: models.Model, meta: FSMMeta, field: FSMFieldMixin, expected: str | None) -> str:
     if expected is None:
-        sources = [s for s in meta.transitions if s not in (ANY_STATE, ANY_OTHER_STATE)]
+        sources = [_state(s) for s in meta.transitions if s not in (ANY_STATE, ANY_OTHER_STATE)]
         expected = sources[0] if len(sources) == 1 else field.get_state(instance)
     _require_state(field, expected, "expected state")
     return expected
@@ -250,11 +278,11 @@ def _check_legal(
 ) -> str:
     declared: Transition | None = meta.get_transition(seen) if meta.has_transition(seen) else None
     if declared is None:
-        target = next(iter({t.target for t in meta.transitions.values()}), "")
+        target = next(iter({_state(t.target) for t in meta.transitions.values()}), "")
         _refuse(instance, field, name, seen, target, actor)
     for condition in declared.conditions:
         if not condition(instance):
-            _refuse(instance, field, name, seen, declared.target, actor, condition=condition)
+            _refuse(instance, field, name, seen, _state(declared.target), actor, condition=condition)
     if check_permission and isinstance(actor, AbstractBaseUser) and not declared.has_perm(instance, actor):
         emit_beacon(
             f"{instance._meta.model_name}_transition_forbidden",
@@ -263,7 +291,7 @@ def _check_legal(
             actor=actor_label(actor),
         )
         raise PermissionDenied(f"{actor_label(actor)} may not {name} this {instance._meta.verbose_name}.")
-    return declared.target
+    return _state(declared.target)
 
 
 def _refuse(
@@ -274,8 +302,10 @@ def _refuse(
     target: str,
     actor: Actor,
     condition: Callable[..., bool] | None = None,
-) -> None:
-    code = getattr(condition, "error_code", "condition_not_met") if condition else ErrorCode.ILLEGAL_TRANSITION
+) -> NoReturn:
+    code: str = ErrorCode.ILLEGAL_TRANSITION
+    if condition is not None:
+        code = getattr(condition, "error_code", AuditErrorCode.CONDITION_NOT_MET)
     message = getattr(condition, "error_message", "") or f"Cannot move from '{seen}' to '{target}'."
     emit_beacon(
         f"{instance._meta.model_name}_transition_refused",
@@ -322,11 +352,11 @@ class RaceLost(Conflict):
         self._loaded: tuple[str, dict[str, Any]] | None = None
 
     @property
-    def message(self) -> str:  # type: ignore[override]
+    def message(self) -> str:  # type: ignore[override]  # a lazy read-only property for the base's attribute
         return self._load()[0]
 
     @property
-    def details(self) -> dict[str, Any]:  # type: ignore[override]
+    def details(self) -> dict[str, Any]:  # type: ignore[override]  # a lazy read-only property for the base's attribute
         return self._load()[1]
 
     def __str__(self) -> str:
@@ -355,7 +385,7 @@ def _conflict_details(instance: models.Model, field: FSMFieldMixin, seen: str) -
         .values(field.attname, "_by", "_at")
         .first()
     )
-    label = f"{model._meta.verbose_name.capitalize()} #{instance.pk}"
+    label = f"{str(model._meta.verbose_name).capitalize()} #{instance.pk}"
     if current is None:
         details = {"current_status": None, "current_actor": None, "changed_at": None, "expected_status": seen}
         return f"{label} no longer exists.", details

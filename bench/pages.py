@@ -18,7 +18,7 @@ setup("pages")
 
 from django.core.management import call_command  # noqa: E402
 
-from tests.proof.pages import (  # noqa: E402
+from bench.proof.pages import (  # noqa: E402
     CHANGELIST,
     DASHBOARD,
     PAYOUT_API,

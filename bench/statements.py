@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/statements.py
 
-The operations and their data come from tests/proof/operations.py, the same builders that
+The operations and their data come from bench/proof/operations.py, the same builders that
 tests/proof/test_statement_counts.py pins in CI, so this prints exactly what CI holds the code to.
 Steady state: ContentType cache warm, on-commit tasks queued (not run inline). The POS push and
 the loyalty grant talk to the Square and Stripe stand-ins (started here, on loopback). The database
@@ -16,11 +16,11 @@ setup("statements")
 from django.core.management import call_command  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
+from bench.proof import operations  # noqa: E402
+from bench.proof.statements import CONTROL, capture  # noqa: E402
 from sandbox.core import RunningStandIn  # noqa: E402
 from sandbox.square import SquareStandIn  # noqa: E402
 from sandbox.stripe import StripeStandIn  # noqa: E402
-from tests.proof import operations  # noqa: E402
-from tests.proof.statements import CONTROL, capture  # noqa: E402
 
 STRIPE_KEY = "sk_test_bench"
 

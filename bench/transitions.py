@@ -49,9 +49,9 @@ from django_fsm import ConcurrentTransition  # noqa: E402
 
 from audit.models import AuditEntry  # noqa: E402
 from audit.transitions import apply_transition  # noqa: E402
+from bench.primitives.models import ConcurrentTicket, Ticket  # noqa: E402
 from core.actors import SystemActor  # noqa: E402
 from core.errors import Conflict  # noqa: E402
-from tests.primitives.models import ConcurrentTicket, Ticket  # noqa: E402
 
 ACTOR = SystemActor("bench")
 ROWS = 120_000

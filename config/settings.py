@@ -137,6 +137,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # kombu's default is ./control, in the cwd
         "store_processed": False,
     }
 else:
@@ -226,7 +227,7 @@ LOYALTY_BATCH_SIZE = env.int("LOYALTY_BATCH_SIZE", default=100)
 # --- Logging (structlog on top of the standard library) -------------------------------------
 LOG_FORMAT = env.str("LOG_FORMAT", default="console")  # "json" in production
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-_shared_processors = [
+_shared_processors: list[structlog.typing.Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,

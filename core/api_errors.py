@@ -30,7 +30,7 @@ def _code_for(exc: Exception, status_code: int) -> str:
     if isinstance(exc, Http404 | exceptions.NotFound):
         return ErrorCode.NOT_FOUND
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        return "not_authenticated"
+        return ErrorCode.NOT_AUTHENTICATED
     if isinstance(exc, exceptions.PermissionDenied):
         return ErrorCode.PERMISSION_DENIED
     if isinstance(exc, exceptions.APIException):
@@ -42,7 +42,7 @@ def api_server_error(request: HttpRequest) -> HttpResponse:
     """handler500: an unhandled error under /api/ still answers JSON (a client parses every error the
     same way); the traceback goes to the log and the admins as usual, never into the body."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": "server_error", "detail": "Internal server error."}, status=500)
+        return JsonResponse({"error": ErrorCode.SERVER_ERROR, "detail": "Internal server error."}, status=500)
     return defaults.server_error(request)
 
 
@@ -50,5 +50,5 @@ def api_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: a path under /api/ that matches no route (e.g. /api/payouts/abc/) answers JSON
     like every other API error; any other path gets Django's page."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": "not_found", "detail": f"No API endpoint at {request.path}."}, status=404)
+        return JsonResponse({"error": ErrorCode.NOT_FOUND, "detail": f"No API endpoint at {request.path}."}, status=404)
     return defaults.page_not_found(request, exception)

@@ -19,7 +19,7 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
-from core.errors import ValidationError
+from core.errors import ErrorCode, ValidationError
 from core.models import Claim
 
 MAX_KEY_LENGTH = 255
@@ -96,9 +96,9 @@ def claimed(
 
 def _validate_key(key: str) -> None:
     if not isinstance(key, str) or not key.strip():
-        raise ValidationError("A claim key must be a non-empty string.", code="invalid_claim_key")
+        raise ValidationError("A claim key must be a non-empty string.", code=ErrorCode.INVALID_CLAIM_KEY)
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationError(
             f"A claim key may have at most {MAX_KEY_LENGTH} characters, got {len(key)}.",
-            code="invalid_claim_key",
+            code=ErrorCode.INVALID_CLAIM_KEY,
         )

@@ -11,15 +11,18 @@ from django.db import models
 
 
 class ErrorCode(models.TextChoices):
+    """The hierarchy's default codes and the codes core itself answers; each app that raises more
+    specific ones has its own enum (audit.errors, webhooks.errors, payouts.errors ...)."""
+
     CONFLICT = "conflict"
     ILLEGAL_TRANSITION = "illegal_transition"
     NOT_FOUND = "not_found"
     PERMISSION_DENIED = "permission_denied"
     VALIDATION_ERROR = "validation_error"
-    UNKNOWN_STATE = "unknown_state"
-    UNKNOWN_TRANSITION = "unknown_transition"
-    MISSING_ACTOR = "missing_actor"
     BUSINESS_RULE = "business_rule"
+    NOT_AUTHENTICATED = "not_authenticated"
+    SERVER_ERROR = "server_error"
+    INVALID_CLAIM_KEY = "invalid_claim_key"
 
 
 class DomainError(Exception):

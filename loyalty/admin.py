@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.actors import signed_in_user
 from core.admin_base import SuperAdminReadOnlyAdmin
 from core.admin_messages import report_error
 from core.errors import DomainError
@@ -42,6 +43,7 @@ class LoyaltyDiscountAdmin(SuperAdminReadOnlyAdmin):
 
     @admin.action(description="Revoke selected discounts (deactivates their codes at Stripe)", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[LoyaltyDiscount]) -> None:
+        actor = signed_in_user(request)
         done = 0
         for discount in queryset.order_by("pk"):
             if discount.status == DiscountStatus.REVOKED:
@@ -50,7 +52,7 @@ class LoyaltyDiscountAdmin(SuperAdminReadOnlyAdmin):
             try:
                 # expected = the status just read: a row that moves before our UPDATE is a Conflict, not an overwrite.
                 services.revoke_discount(
-                    discount_id=discount.pk, actor=request.user, expected_status=discount.status, reason="admin revoke"
+                    discount_id=discount.pk, actor=actor, expected_status=discount.status, reason="admin revoke"
                 )
             except DomainError as exc:
                 report_error(request, exc, prefix=f"#{discount.pk}: ")

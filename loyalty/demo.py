@@ -5,7 +5,7 @@ the due anniversaries against the Stripe stand-in.
 """
 
 from datetime import timedelta
-from typing import TextIO
+from io import TextIOBase
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -25,7 +25,7 @@ SUBSCRIBERS = [
 ]
 
 
-def seed(*, stdout: TextIO) -> None:
+def seed(*, stdout: TextIOBase) -> None:
     now = timezone.now().replace(microsecond=0)
     for username, plan, months in SUBSCRIBERS:
         user, _ = get_user_model().objects.get_or_create(

@@ -8,7 +8,7 @@ permission (payouts.review_payout) is checked by the transition helper for every
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -20,6 +20,7 @@ from django.utils.timesince import timesince
 
 from audit.selectors import history_for
 from audit.transitions import available_transitions
+from core.actors import signed_in_user
 from core.admin_messages import report_error
 from core.errors import Conflict, DomainError
 from payouts import services
@@ -103,7 +104,9 @@ class PayoutAdmin(admin.ModelAdmin):
     ordering = ["created_at", "id"]
     actions = ["approve_selected", "reject_selected", "cancel_selected_at_wise"]
     change_form_template = "admin/payouts/payout/change_form.html"
-    fields = [
+    # A tuple of plain names, so that readonly_fields can take the same one (the stubs type `fields`
+    # as a list of names or groups, which readonly_fields does not accept).
+    fields: ClassVar[tuple[str, ...]] = (
         "affiliate",
         "amount",
         "currency",
@@ -119,7 +122,7 @@ class PayoutAdmin(admin.ModelAdmin):
         "wise_state",
         "wise_state_at",
         "created_at",
-    ]
+    )
     readonly_fields = fields  # status (and everything else) changes only through the services
 
     @admin.display(description="KYC", ordering="affiliate__kyc_status")
@@ -169,7 +172,7 @@ class PayoutAdmin(admin.ModelAdmin):
             raise DjangoPermissionDenied
         try:
             if "_cancel_at_wise" in request.POST:
-                services.cancel_at_wise(payout_id=payout.pk, actor=request.user)
+                services.cancel_at_wise(payout_id=payout.pk, actor=signed_in_user(request))
                 self.message_user(request, f"#{payout.pk}: Wise accepted the cancellation.", messages.SUCCESS)
             elif request.POST["_transition"] not in BUTTON_LABELS:
                 self.message_user(request, f"#{payout.pk}: not a review action.", messages.ERROR)
@@ -177,7 +180,7 @@ class PayoutAdmin(admin.ModelAdmin):
                 done = services.review_payout(
                     payout_id=payout.pk,
                     transition=request.POST["_transition"],
-                    actor=request.user,
+                    actor=signed_in_user(request),
                     expected_status=request.POST.get("_seen_status") or None,
                     reason=request.POST.get("_reason", "").strip(),
                 )
@@ -198,9 +201,10 @@ class PayoutAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected processing payouts at Wise")
     def cancel_selected_at_wise(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
+        actor = signed_in_user(request)
         for payout_id in _selected_ids(request, queryset):
             try:
-                services.cancel_at_wise(payout_id=payout_id, actor=request.user)
+                services.cancel_at_wise(payout_id=payout_id, actor=actor)
             except DomainError as exc:
                 report(request, payout_id, exc)
             else:
@@ -208,9 +212,10 @@ class PayoutAdmin(admin.ModelAdmin):
 
     def _bulk(self, request: HttpRequest, queryset: QuerySet[Payout], service: Any) -> None:
         """One guarded transition per row, from `requested` (the list the reviewer saw); one line each."""
+        actor = signed_in_user(request)
         for payout_id in _selected_ids(request, queryset):
             try:
-                payout = service(payout_id=payout_id, actor=request.user, expected_status=PayoutStatus.REQUESTED)
+                payout = service(payout_id=payout_id, actor=actor, expected_status=PayoutStatus.REQUESTED)
             except DomainError as exc:
                 report(request, payout_id, exc)
             else:

@@ -12,19 +12,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.transitions import available_transitions
+from core.actors import signed_in_user
+from core.api_schema import ErrorSerializer, error_response
 from core.errors import NotFound, PermissionDenied
+from core.permissions import IsSuperAdmin
 from payouts import selectors, services, webhooks
 from payouts.models import Payout, PayoutStatus
 
 # Token first: an anonymous caller gets 401 with WWW-Authenticate, not the 403 Session would give.
 AUTHENTICATION = [TokenAuthentication, SessionAuthentication]
-
-
-class IsSuperAdmin(BasePermission):
-    message = "Only super-admins may review payouts."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_superuser)
+REVIEWERS_ONLY = "Only super-admins may review payouts."  # IsSuperAdmin's 403 detail
 
 
 class PayoutOutputSerializer(serializers.Serializer):
@@ -41,7 +38,7 @@ class PayoutOutputSerializer(serializers.Serializer):
     allowed_transitions = serializers.SerializerMethodField()
 
     def get_reviewed_by(self, payout: Payout) -> str | None:
-        return payout.reviewed_by.get_username() if payout.reviewed_by_id else None
+        return payout.reviewed_by.get_username() if payout.reviewed_by is not None else None
 
     def get_allowed_transitions(self, payout: Payout) -> list[str]:
         """Target states this caller can move the payout to now (conditions and permission checked)."""
@@ -49,12 +46,7 @@ class PayoutOutputSerializer(serializers.Serializer):
         return sorted({option.target for option in available_transitions(payout, user=user)})
 
 
-class PayoutErrorSerializer(serializers.Serializer):
-    error = serializers.CharField()
-    detail = serializers.JSONField()
-
-
-class PayoutConflictErrorSerializer(PayoutErrorSerializer):
+class PayoutConflictErrorSerializer(ErrorSerializer):
     current_status = serializers.CharField(allow_null=True, help_text="null: the payout no longer exists")
     current_reviewer = serializers.CharField(allow_null=True, help_text="The last person who decided")
     reviewed_at = serializers.DateTimeField(allow_null=True)
@@ -63,7 +55,7 @@ class PayoutConflictErrorSerializer(PayoutErrorSerializer):
     expected_status = serializers.CharField()
 
 
-class PayoutIllegalTransitionErrorSerializer(PayoutErrorSerializer):
+class PayoutIllegalTransitionErrorSerializer(ErrorSerializer):
     allowed = serializers.ListField(child=serializers.CharField())
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -72,7 +64,7 @@ class PayoutIllegalTransitionErrorSerializer(PayoutErrorSerializer):
         return fields
 
 
-class PayoutBalanceErrorSerializer(PayoutErrorSerializer):
+class PayoutBalanceErrorSerializer(ErrorSerializer):
     available_balance = serializers.DecimalField(max_digits=14, decimal_places=2)
     requested = serializers.DecimalField(max_digits=14, decimal_places=2)
 
@@ -88,14 +80,12 @@ class PayoutPageSerializer(serializers.Serializer):
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     described = {
-        400: OpenApiResponse(PayoutErrorSerializer, description="Malformed body or unknown status value"),
-        401: OpenApiResponse(PayoutErrorSerializer, description="Not authenticated"),
-        403: OpenApiResponse(PayoutErrorSerializer, description="Not allowed (super-admins only)"),
-        404: OpenApiResponse(PayoutErrorSerializer, description="No such payout"),
-        409: OpenApiResponse(
-            PayoutConflictErrorSerializer, description="The payout is no longer in the state acted on"
-        ),
-        422: OpenApiResponse(PayoutIllegalTransitionErrorSerializer, description="Illegal transition or business rule"),
+        400: error_response("Malformed body or unknown status value"),
+        401: error_response("Not authenticated"),
+        403: error_response("Not allowed (super-admins only)"),
+        404: error_response("No such payout"),
+        409: error_response("The payout is no longer in the state acted on", PayoutConflictErrorSerializer),
+        422: error_response("Illegal transition or business rule", PayoutIllegalTransitionErrorSerializer),
     }
     return {code: described[code] for code in codes}
 
@@ -131,13 +121,13 @@ class PayoutListApi(APIView):
         responses={
             200: PayoutPageSerializer,
             **_errors(400, 401),
-            404: OpenApiResponse(PayoutErrorSerializer, description="No such page"),
+            404: error_response("No such page"),
         },
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        payouts = selectors.payout_list(user=request.user, status=filters.validated_data.get("status"))
+        payouts = selectors.payout_list(user=signed_in_user(request), status=filters.validated_data.get("status"))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(payouts, request, view=self)
         return paginator.get_paginated_response(
@@ -149,7 +139,7 @@ class PayoutListApi(APIView):
         responses={
             201: PayoutOutputSerializer,
             **_errors(400, 401, 403),
-            422: OpenApiResponse(PayoutBalanceErrorSerializer, description="insufficient_balance"),
+            422: error_response("insufficient_balance", PayoutBalanceErrorSerializer),
         },
     )
     def post(self, request: Request) -> Response:
@@ -157,7 +147,7 @@ class PayoutListApi(APIView):
         if affiliate is None:
             raise PermissionDenied("Only affiliates can request payouts.")
         data = _validated(self.InputSerializer, request.data)
-        payout = services.request_payout(affiliate=affiliate, actor=request.user, **data)
+        payout = services.request_payout(affiliate=affiliate, actor=signed_in_user(request), **data)
         return _render(request, payout, status.HTTP_201_CREATED)
 
 
@@ -165,6 +155,7 @@ class PayoutDetailApi(APIView):
     """GET one payout; PUT {"status", "expected_status", "reason"} moves it (super-admins only)."""
 
     authentication_classes = AUTHENTICATION
+    super_admin_message = REVIEWERS_ONLY
 
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=PayoutStatus.choices)
@@ -181,7 +172,7 @@ class PayoutDetailApi(APIView):
 
     @extend_schema(responses={200: PayoutOutputSerializer, **_errors(401, 404)})
     def get(self, request: Request, payout_id: int) -> Response:
-        payout = selectors.payout_list(user=request.user).filter(pk=payout_id).first()
+        payout = selectors.payout_list(user=signed_in_user(request)).filter(pk=payout_id).first()
         if payout is None:
             raise NotFound(f"Payout #{payout_id} does not exist.")
         return _render(request, payout)
@@ -191,7 +182,7 @@ class PayoutDetailApi(APIView):
     )
     def put(self, request: Request, payout_id: int) -> Response:
         data = _validated(self.InputSerializer, request.data)
-        payout = services.set_payout_status(payout_id=payout_id, actor=request.user, **data)
+        payout = services.set_payout_status(payout_id=payout_id, actor=signed_in_user(request), **data)
         return _render(request, payout)
 
 
@@ -200,6 +191,7 @@ class _PayoutActionApi(APIView):
 
     authentication_classes = AUTHENTICATION
     permission_classes = [IsSuperAdmin]
+    super_admin_message = REVIEWERS_ONLY
     service: Any = None
 
     class InputSerializer(serializers.Serializer):
@@ -215,7 +207,7 @@ class _PayoutActionApi(APIView):
     )
     def post(self, request: Request, payout_id: int) -> Response:
         data = _validated(self.InputSerializer, request.data)
-        payout = type(self).service(payout_id=payout_id, actor=request.user, reason=data["reason"])
+        payout = type(self).service(payout_id=payout_id, actor=signed_in_user(request), reason=data["reason"])
         return _render(request, payout)
 
 
@@ -259,7 +251,7 @@ class WiseWebhookApi(APIView):
         request=None,
         responses={
             200: OutputSerializer,
-            400: OpenApiResponse(PayoutErrorSerializer, description="Bad signature or body"),
+            400: error_response("Bad signature or body"),
         },
     )
     def post(self, request: Request) -> Response:

@@ -1,7 +1,7 @@
 """Demo payouts: a small review queue for the verified demo affiliates (idempotent)."""
 
 from decimal import Decimal
-from typing import TextIO
+from io import TextIOBase
 
 from django.conf import settings
 
@@ -14,7 +14,7 @@ from payouts.services import request_payout
 DEMO_AMOUNTS = [Decimal("310.00"), Decimal("45.50")]
 
 
-def seed(*, stdout: TextIO) -> None:
+def seed(*, stdout: TextIOBase) -> None:
     """Requests demo payouts through the service (so the balance rule holds) for each verified
     affiliate that has none yet; affiliates without approved commissions are skipped."""
     created = 0

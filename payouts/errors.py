@@ -11,7 +11,6 @@ from core.errors import Conflict
 class PayoutErrorCode(models.TextChoices):
     INSUFFICIENT_BALANCE = "insufficient_balance"
     KYC_NOT_VERIFIED = "kyc_not_verified"
-    NOT_AN_AFFILIATE = "not_an_affiliate"
     INVALID_AMOUNT = "invalid_amount"
     INVALID_CURRENCY = "invalid_currency"
     NO_WISE_TRANSFER = "no_wise_transfer"
@@ -19,8 +18,6 @@ class PayoutErrorCode(models.TextChoices):
     WISE_UNAVAILABLE = "wise_unavailable"
     NOT_PROCESSING = "not_processing"
     WISE_TRANSFER_NOT_SETTLED = "wise_transfer_not_settled"
-    INVALID_SIGNATURE = "invalid_signature"
-    INVALID_PAYLOAD = "invalid_payload"
 
 
 class PayoutConflict(Conflict):

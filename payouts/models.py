@@ -14,6 +14,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from affiliates.models import Affiliate, KycStatus
 from audit.transitions import condition
+from payouts.errors import PayoutErrorCode
 
 REVIEW_PERMISSION = "payouts.review_payout"
 
@@ -37,13 +38,13 @@ WISE_PAID_STATES = frozenset({"outgoing_payment_sent"})
 WISE_FAILED_STATES = frozenset({"bounced_back", "funds_refunded", "cancelled", "charged_back"})
 
 
-@condition("kyc_not_verified", "The affiliate's KYC is not verified: the payout cannot be approved.")
+@condition(PayoutErrorCode.KYC_NOT_VERIFIED, "The affiliate's KYC is not verified: the payout cannot be approved.")
 def kyc_verified(payout: "Payout") -> bool:
     return payout.affiliate.kyc_status == KycStatus.VERIFIED
 
 
 @condition(
-    "wise_transfer_not_settled",
+    PayoutErrorCode.WISE_TRANSFER_NOT_SETTLED,
     "This attempt's Wise transfer has not been reported failed: cancel it at Wise first, so a retry cannot pay twice.",
 )
 def previous_transfer_settled(payout: "Payout") -> bool:

@@ -2,9 +2,9 @@
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -12,6 +12,9 @@ from django.utils import timezone
 from affiliates.models import Affiliate, Commission, CommissionStatus
 from audit.models import AuditEntry, BeaconCount
 from payouts.models import COMMITTED_STATUSES, Payout, PayoutStatus
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 ZERO = Decimal("0.00")
 
@@ -37,7 +40,7 @@ def payouts_for(*, affiliate: Affiliate) -> QuerySet[Payout]:
     return Payout.objects.filter(affiliate=affiliate).select_related("reviewed_by").order_by("-created_at", "-id")
 
 
-def payout_list(*, user: AbstractBaseUser, status: str | None = None) -> QuerySet[Payout]:
+def payout_list(*, user: "User", status: str | None = None) -> QuerySet[Payout]:
     """What `user` may see: super-admins all payouts, an affiliate its own, anyone else none."""
     payouts = Payout.objects.select_related("affiliate__user", "reviewed_by").order_by("-created_at", "-id")
     if not user.is_superuser:

@@ -4,10 +4,11 @@ from celery import shared_task
 
 from payouts import services
 from payouts.clients.wise import WiseUnavailable
+from payouts.task_names import DISPATCH_WISE_TRANSFER
 
 
 @shared_task(
-    name="payouts.tasks.dispatch_wise_transfer",
+    name=DISPATCH_WISE_TRANSFER,
     acks_late=True,
     autoretry_for=(WiseUnavailable,),
     retry_backoff=2,

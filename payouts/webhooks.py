@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from django.conf import settings
 
 from core.errors import ValidationError
-from payouts.errors import PayoutErrorCode
+from webhooks.errors import WebhookErrorCode
 
 STATE_CHANGE = "transfers#state-change"
 
@@ -28,11 +28,11 @@ class WiseStateChange:
 def verify_wise_signature(*, payload: bytes, signature: str | None) -> None:
     """X-Signature-SHA256: base64 RSA-SHA256 (PKCS#1 v1.5) over the raw body, Wise's public key."""
     if not signature:
-        raise ValidationError("Missing X-Signature-SHA256 header.", code=PayoutErrorCode.INVALID_SIGNATURE)
+        raise ValidationError("Missing X-Signature-SHA256 header.", code=WebhookErrorCode.INVALID_SIGNATURE)
     try:
         _public_key().verify(base64.b64decode(signature, validate=True), payload, padding.PKCS1v15(), hashes.SHA256())
     except (InvalidSignature, binascii.Error, ValueError) as exc:
-        raise ValidationError("Wise signature rejected.", code=PayoutErrorCode.INVALID_SIGNATURE) from exc
+        raise ValidationError("Wise signature rejected.", code=WebhookErrorCode.INVALID_SIGNATURE) from exc
 
 
 def parse_state_change(payload: bytes) -> WiseStateChange | None:
@@ -48,7 +48,7 @@ def parse_state_change(payload: bytes) -> WiseStateChange | None:
         return WiseStateChange(str(int(data["resource"]["id"])), str(data["current_state"]), occurred_at)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValidationError(
-            f"Not a Wise transfers#state-change delivery: {exc}", code=PayoutErrorCode.INVALID_PAYLOAD
+            f"Not a Wise transfers#state-change delivery: {exc}", code=WebhookErrorCode.INVALID_PAYLOAD
         ) from exc
 
 

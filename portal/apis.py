@@ -1,7 +1,7 @@
 """The affiliate's own data as JSON. Another affiliate's objects are 404, like objects that do not exist."""
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -9,12 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from affiliates import selectors as affiliate_selectors
+from core.api_schema import error_response
 from portal import selectors
 
-NOT_FOUND = OpenApiResponse(
-    description="Not an affiliate, not one of your objects, or no such page: {'error': '<code>'}"
-)
-NOT_AUTHENTICATED = OpenApiResponse(description="Not signed in: {'error': 'not_authenticated'}")
+NOT_FOUND = error_response("Not an affiliate, not one of your objects, or no such page")
+NOT_AUTHENTICATED = error_response("Not signed in (not_authenticated)")
 
 
 class TierSerializer(serializers.Serializer):

@@ -7,9 +7,9 @@ available balance); that join lives here, above both, so neither domain imports 
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.paginator import Page, Paginator
 
 from affiliates.models import Affiliate, TierEvent
@@ -27,6 +27,9 @@ from core.errors import NotFound
 from payouts import selectors as payout_selectors
 from payouts.models import Payout
 from portal.errors import PortalErrorCode
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 HISTORY_LIMIT = 20
 PAYOUTS_LIMIT = 20
@@ -49,7 +52,7 @@ class Dashboard:
     available_balance: Decimal
 
 
-def dashboard_for(*, user: AbstractBaseUser, now: datetime, page: int | str = 1) -> Dashboard:
+def dashboard_for(*, user: "User | AnonymousUser", now: datetime, page: int | str = 1) -> Dashboard:
     affiliate = affiliate_for_user(user=user, now=now)
     return Dashboard(
         affiliate=affiliate,

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from affiliates import selectors as affiliate_selectors
+from core.actors import signed_in_user
 from core.admin_messages import report_error
 from core.errors import DomainError, NotFound
 from payouts.services import request_payout
@@ -64,7 +65,7 @@ def request_payout_view(request: HttpRequest) -> HttpResponse:
             affiliate=affiliate,
             amount=form.cleaned_data["amount"],
             currency=settings.AFFILIATE_CURRENCY,
-            actor=request.user,
+            actor=signed_in_user(request),
         )
     except DomainError as exc:
         report_error(request, exc, prefix="Payout not requested: ")

@@ -3,7 +3,7 @@
 Statuses are never editable here: the only moves are the actions, and they call services.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from core.actors import signed_in_user
 from core.admin_messages import report_error
 from core.errors import DomainError
 from pos_sync import selectors, services
@@ -63,7 +64,9 @@ class SyncJobInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = [
+    # A tuple of plain names, so that readonly_fields can take the same one (the stubs type `fields`
+    # as a list of names or groups, which readonly_fields does not accept).
+    fields: ClassVar[tuple[str, ...]] = (
         "status",
         "provider",
         "attempts",
@@ -73,7 +76,7 @@ class SyncJobInline(admin.TabularInline):
         "provider_order_id",
         "provider_payment_id",
         "created_at",
-    ]
+    )
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
 
@@ -99,10 +102,11 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Queue selected closed orders for their POS")
     def queue_for_pos(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        actor = signed_in_user(request)
         created = existing = 0
         for order in queryset.filter(status=OrderStatus.CLOSED).order_by("pk"):
             try:
-                _job, new = services.enqueue_sync_job(order_id=order.pk, actor=request.user)
+                _job, new = services.enqueue_sync_job(order_id=order.pk, actor=actor)
             except DomainError as exc:
                 report_error(request, exc, prefix=f"Order #{order.pk}: ")
                 continue
@@ -195,13 +199,14 @@ class SyncJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Requeue selected dead jobs", permissions=["requeue"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[SyncJob]) -> None:
+        actor = signed_in_user(request)
         done = 0
         for job in queryset.order_by("pk"):
             if job.status != SyncJobStatus.DEAD:
                 self.message_user(request, f"Job #{job.pk} is {job.status}, not dead: left alone.", messages.WARNING)
                 continue
             try:
-                services.requeue_sync_job(job_id=job.pk, actor=request.user, reason="requeued in the admin")
+                services.requeue_sync_job(job_id=job.pk, actor=actor, reason="requeued in the admin")
             except DomainError as exc:
                 report_error(request, exc, prefix=f"Job #{job.pk}: ")
                 continue

@@ -1,11 +1,11 @@
 """Staff API: close an order (queues its POS push), queue it again, list and requeue sync jobs.
 
-Thin: parse, call one service, render. Errors are the audit app's DomainError hierarchy, rendered
+Thin: parse, call one service, render. Errors are core's DomainError hierarchy, rendered
 by the project's exception handler as {"error": <code>, ...}.
 """
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAdminUser
@@ -13,16 +13,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actors import signed_in_user
+from core.api_schema import error_response
 from pos_sync import services
 from pos_sync.models import SyncJob, SyncJobStatus
 
-ERROR = inline_serializer(
-    name="PosSyncError", fields={"error": serializers.CharField(), "detail": serializers.JSONField()}
-)
 # Every staff endpoint can answer these (the default authentication answers 403, not 401, to a
 # caller without a session or token).
-BAD_INPUT = OpenApiResponse(ERROR, description="Malformed body or parameter")
-NOT_STAFF = OpenApiResponse(ERROR, description="Not signed in, or not staff")
+BAD_INPUT = error_response("Malformed body or parameter")
+NOT_STAFF = error_response("Not signed in, or not staff")
 
 
 class SyncJobOutputSerializer(serializers.ModelSerializer):
@@ -66,15 +65,17 @@ class OrderCloseApi(APIView):
             200: OutputSerializer,
             400: BAD_INPUT,
             403: NOT_STAFF,
-            404: OpenApiResponse(ERROR, description="No such order"),
-            409: OpenApiResponse(ERROR, description="The order changed meanwhile"),
-            422: OpenApiResponse(ERROR, description="The order is not open"),
+            404: error_response("No such order"),
+            409: error_response("The order changed meanwhile"),
+            422: error_response("The order is not open"),
         },
     )
     def post(self, request: Request, order_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        order = services.close_order(order_id=order_id, actor=request.user, reason=data.validated_data["reason"])
+        order = services.close_order(
+            order_id=order_id, actor=signed_in_user(request), reason=data.validated_data["reason"]
+        )
         job = order.sync_jobs.order_by("-id").first()
         return Response(self.OutputSerializer({"id": order.pk, "status": order.status, "sync_job": job}).data)
 
@@ -97,15 +98,15 @@ class OrderSyncApi(APIView):
             201: SyncJobOutputSerializer,
             400: BAD_INPUT,
             403: NOT_STAFF,
-            404: OpenApiResponse(ERROR, description="No such order"),
-            422: OpenApiResponse(ERROR, description="The order is not closed"),
+            404: error_response("No such order"),
+            422: error_response("The order is not closed"),
         },
     )
     def post(self, request: Request, order_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job, created = services.enqueue_sync_job(
-            order_id=order_id, actor=request.user, provider=data.validated_data.get("provider")
+            order_id=order_id, actor=signed_in_user(request), provider=data.validated_data.get("provider")
         )
         return Response(SyncJobOutputSerializer(job).data, status=status.HTTP_201_CREATED if created else 200)
 
@@ -118,9 +119,9 @@ class SyncJobListApi(ListAPIView):
         parameters=[OpenApiParameter("status", enum=SyncJobStatus.values, required=False)],
         responses={
             200: SyncJobOutputSerializer(many=True),
-            400: OpenApiResponse(ERROR, description="Unknown status"),
+            400: error_response("Unknown status"),
             403: NOT_STAFF,
-            404: OpenApiResponse(ERROR, description="No such page"),
+            404: error_response("No such page"),
         },
     )
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -150,15 +151,17 @@ class SyncJobRequeueApi(APIView):
         responses={
             200: SyncJobOutputSerializer,
             400: BAD_INPUT,
-            403: OpenApiResponse(ERROR, description="Not signed in, not staff, or not allowed to requeue"),
-            404: OpenApiResponse(ERROR, description="No such job"),
-            409: OpenApiResponse(ERROR, description="Someone else moved the job first"),
-            422: OpenApiResponse(ERROR, description="Not dead, or the order already has a live job"),
+            403: error_response("Not signed in, not staff, or not allowed to requeue"),
+            404: error_response("No such job"),
+            409: error_response("Someone else moved the job first"),
+            422: error_response("Not dead, or the order already has a live job"),
         },
     )
     def post(self, request: Request, job_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        job = services.requeue_sync_job(job_id=job_id, actor=request.user, reason=data.validated_data["reason"])
+        job = services.requeue_sync_job(
+            job_id=job_id, actor=signed_in_user(request), reason=data.validated_data["reason"]
+        )
         job.refresh_from_db()
         return Response(SyncJobOutputSerializer(job).data)

@@ -1,7 +1,7 @@
 """Demo rows: three restaurants on the Square stand-in, closed orders queued for the drain, one
 open order, and one restaurant without a token (its job ends in the dead letters)."""
 
-from typing import TextIO
+from io import TextIOBase
 
 from django.conf import settings
 
@@ -28,7 +28,7 @@ RESTAURANTS = [
 ]
 
 
-def seed(*, stdout: TextIO) -> None:
+def seed(*, stdout: TextIOBase) -> None:
     for name, location, with_token, closed in RESTAURANTS:
         connection, created = PosConnection.objects.get_or_create(
             restaurant_name=name,

@@ -1,8 +1,21 @@
 from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from pos_sync.models import LIVE_STATUSES, PosConnection, SyncJob, SyncJobStatus
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class OrderFirstAttempt(TypedDict):
+    order_first_attempted_at: datetime | None
+
+
+if TYPE_CHECKING:
+    # A SyncJob read through with_order_first_attempt().
+    SyncJobWithOrderFirstAttempt: TypeAlias = WithAnnotations[SyncJob, OrderFirstAttempt]
 
 
 def due_jobs(*, now: datetime) -> QuerySet[SyncJob]:
@@ -14,7 +27,7 @@ def live_job(*, order_id: int, provider: str) -> SyncJob | None:
     return SyncJob.objects.filter(order_id=order_id, provider=provider, status__in=LIVE_STATUSES).first()
 
 
-def with_order_first_attempt(jobs: QuerySet[SyncJob]) -> QuerySet[SyncJob]:
+def with_order_first_attempt(jobs: QuerySet[SyncJob]) -> "QuerySet[SyncJobWithOrderFirstAttempt]":
     """Each job annotated with `order_first_attempted_at`: when any job first tried to push its
     order to its provider (history included; None before the first attempt)."""
     history = SyncJob.objects.filter(

@@ -1,10 +1,11 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_schema import error_response
 from webhooks.stripe_events import handle_stripe_event, verify_stripe_event
 
 
@@ -23,7 +24,7 @@ class StripeWebhookApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: OutputSerializer, 400: OpenApiResponse(description="Bad or missing signature")},
+        responses={200: OutputSerializer, 400: error_response("Bad or missing signature, or not a Stripe event")},
     )
     def post(self, request: Request) -> Response:
         event = verify_stripe_event(payload=request._request.body, signature=request.headers.get("Stripe-Signature"))

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from core.errors import ValidationError
 from core.transactions import atomic
+from webhooks.errors import WebhookErrorCode
 from webhooks.models import WebhookEvent
 
 logger = structlog.get_logger(__name__)
@@ -47,17 +48,19 @@ def on_stripe_event(*event_types: str) -> Callable[[StripeHandler], StripeHandle
 def verify_stripe_event(*, payload: bytes, signature: str | None) -> stripe.Event:
     """Verifies Stripe-Signature on the raw body (timestamp tolerance included) with the SDK."""
     if not signature:
-        raise ValidationError("Missing Stripe-Signature header.", code="invalid_signature")
+        raise ValidationError("Missing Stripe-Signature header.", code=WebhookErrorCode.INVALID_SIGNATURE)
     try:
         return stripe.Webhook.construct_event(
             payload, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
         )
     except stripe.SignatureVerificationError as exc:
         raise ValidationError(
-            f"Stripe signature rejected: {exc.user_message or exc}", code="invalid_signature"
+            f"Stripe signature rejected: {exc.user_message or exc}", code=WebhookErrorCode.INVALID_SIGNATURE
         ) from exc
     except ValueError as exc:
-        raise ValidationError("The webhook body is not a Stripe event.", code="invalid_payload") from exc
+        raise ValidationError(
+            "The webhook body is not a Stripe event.", code=WebhookErrorCode.INVALID_PAYLOAD
+        ) from exc
 
 
 def handle_stripe_event(*, event: stripe.Event) -> StripeEventOutcome:

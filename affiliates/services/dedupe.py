@@ -44,12 +44,11 @@ def _runs(window: timedelta) -> Iterator[DuplicateRun]:
     )
     run: DuplicateRun | None = None
     for event_id, affiliate_id, from_rate, to_rate, created_at in rows.iterator(chunk_size=2000):
-        same_change = run is not None and (run.affiliate_id, run.from_rate, run.to_rate) == (
-            affiliate_id,
-            from_rate,
-            to_rate,
-        )
-        if same_change and created_at - run.kept_at < window:
+        if (
+            run is not None
+            and (run.affiliate_id, run.from_rate, run.to_rate) == (affiliate_id, from_rate, to_rate)
+            and created_at - run.kept_at < window
+        ):
             run.duplicate_ids.append(event_id)
             continue
         if run is not None:

@@ -7,23 +7,27 @@ re-checks the WHERE against the committed row, matches nothing and writes nothin
 winner records the TierEvent and the audit row, in the same transaction as the rate.
 """
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import structlog
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from affiliates import selectors
 from affiliates.models import Affiliate, Tier, TierEvent
+from affiliates.task_names import EVALUATE_TIER
 from audit.beacons import emit_beacon
 from audit.signals import transition_committed
 from core.actors import Actor
+from core.enqueue import enqueue_on_commit
 from core.transactions import atomic
+
+if TYPE_CHECKING:
+    from affiliates.selectors import AffiliateWithWindowTotal
 
 logger = structlog.get_logger(__name__)
 
@@ -77,7 +81,9 @@ def evaluate_tier(*, affiliate_id: int, actor: Actor, cause: str = "", now: date
     return TierEvaluation(affiliate_id, EvaluationOutcome.CHANGED, seen_rate, target.commission_rate, total, event)
 
 
-def _record_change(*, affiliate: Affiliate, seen_rate: int, target: Tier, actor: Actor, cause: str) -> TierEvent:
+def _record_change(
+    *, affiliate: "AffiliateWithWindowTotal", seen_rate: int, target: Tier, actor: Actor, cause: str
+) -> TierEvent:
     """The winner's TierEvent and audit row, inside the transaction that changed the rate."""
     at = timezone.now()
     affiliate.commission_rate = target.commission_rate
@@ -107,16 +113,10 @@ def _record_change(*, affiliate: Affiliate, seen_rate: int, target: Tier, actor:
 def enqueue_tier_evaluation(*, affiliate_id: int, cause: str) -> None:
     """Evaluate after commit, so the evaluation reads the commission this transaction wrote.
 
-    robust: a broker that is down must not turn a committed webhook into a 500 (Stripe would retry
-    into a duplicate no-op); the hourly re-evaluation catches an enqueue lost this way.
+    A broker that is down does not turn a committed webhook into a 500 (Stripe would retry into a
+    duplicate no-op): core.enqueue beacons it, and the hourly re-evaluation catches it.
     """
-    transaction.on_commit(functools.partial(_send_evaluation, affiliate_id, cause), robust=True)
-
-
-def _send_evaluation(affiliate_id: int, cause: str) -> None:
-    from affiliates import tasks  # tasks import services: import at call time
-
-    tasks.evaluate_tier.delay(affiliate_id, cause)
+    enqueue_on_commit(EVALUATE_TIER, affiliate_id, cause)
 
 
 def request_tier_evaluation(*, stripe_customer_id: str, cause: str) -> int | None:

@@ -30,7 +30,7 @@ from core.actors import Actor
 from core.claims import claim, complete
 from core.errors import DomainError
 from core.transactions import atomic
-from loyalty.clients.stripe import PromotionCode, StripeClientError, promotion_codes_client
+from loyalty.clients.stripe import StripeError, StripePromotionCode, stripe_client
 from loyalty.keys import email_claim_key
 from loyalty.models import LIVE_STATUSES, DiscountStatus, LoyaltyDiscount
 from loyalty.services.revocations import revoke_without_closing
@@ -44,8 +44,8 @@ REASON = "duplicate anniversary code (revoke_duplicate_loyalty_codes)"
 class DuplicateGroup:
     customer: str
     anniversary: str
-    keep: PromotionCode | None
-    duplicates: list[PromotionCode]
+    keep: StripePromotionCode | None
+    duplicates: list[StripePromotionCode]
 
 
 @dataclass
@@ -85,7 +85,7 @@ def find_duplicate_groups(report: BackfillReport) -> list[DuplicateGroup]:
     codes = _active_loyalty_codes()
     report.codes_scanned = len(codes)
     rows = _rows_by_code_id(codes)
-    grouped: dict[tuple[str, str], list[PromotionCode]] = defaultdict(list)
+    grouped: dict[tuple[str, str], list[StripePromotionCode]] = defaultdict(list)
     for code in codes.values():
         holder = rows.get(code.id)
         anniversary = code.metadata.get("anniversary") or (str(holder.anniversary) if holder else "?")
@@ -101,9 +101,9 @@ def find_duplicate_groups(report: BackfillReport) -> list[DuplicateGroup]:
     return groups
 
 
-def _active_loyalty_codes() -> dict[str, PromotionCode]:
-    client = promotion_codes_client()
-    codes = {c.id: c for c in client.find(coupon=settings.LOYALTY_COUPON_ID, active=True)}
+def _active_loyalty_codes() -> dict[str, StripePromotionCode]:
+    client = stripe_client()
+    codes = {c.id: c for c in client.list_promotion_codes(coupon=settings.LOYALTY_COUPON_ID, active=True)}
     held = LoyaltyDiscount.objects.exclude(stripe_promotion_code_id="")
     customers = (
         held.values("subscription__stripe_customer_id")
@@ -112,13 +112,13 @@ def _active_loyalty_codes() -> dict[str, PromotionCode]:
         .values_list("subscription__stripe_customer_id", flat=True)
     )
     for customer in customers:
-        for code in client.find(customer=customer, active=True):
+        for code in client.list_promotion_codes(customer=customer, active=True):
             if code.coupon == settings.LOYALTY_COUPON_ID or held.filter(stripe_promotion_code_id=code.id).exists():
                 codes[code.id] = code
     return codes
 
 
-def _rows_by_code_id(codes: dict[str, PromotionCode]) -> dict[str, LoyaltyDiscount]:
+def _rows_by_code_id(codes: dict[str, StripePromotionCode]) -> dict[str, LoyaltyDiscount]:
     ids, rows = list(codes), {}
     for start in range(0, len(ids), IN_CHUNK):
         chunk = LoyaltyDiscount.objects.filter(stripe_promotion_code_id__in=ids[start : start + IN_CHUNK])
@@ -143,7 +143,7 @@ def _resolve(group: DuplicateGroup, actor: Actor, report: BackfillReport) -> Non
     for code in group.duplicates:
         try:
             deactivate_promotion_code(code.id)
-        except StripeClientError as exc:
+        except StripeError as exc:
             report.errors.append(f"{group.customer} {code.id}: {exc.describe()}")
             continue
         report.codes_deactivated += 1
@@ -162,7 +162,7 @@ def _revoke_rows_holding(group: DuplicateGroup, actor: Actor) -> list[LoyaltyDis
     return revoked
 
 
-def _record_kept(keep: PromotionCode, revoked: LoyaltyDiscount, actor: Actor) -> bool:
+def _record_kept(keep: StripePromotionCode, revoked: LoyaltyDiscount, actor: Actor) -> bool:
     """The customer keeps `keep`; make it the live row of that anniversary if no live row is."""
     live = LoyaltyDiscount.objects.filter(user_id=revoked.user_id, anniversary=revoked.anniversary)
     if live.filter(status__in=LIVE_STATUSES).exists():

@@ -16,9 +16,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.claims import claimed
+from core.enqueue import enqueue
 from loyalty.keys import email_claim_key
 from loyalty.models import DiscountStatus, LoyaltyDiscount
 from loyalty.selectors import applied_discounts_without_email
+from loyalty.task_names import SEND_LOYALTY_EMAIL
 
 logger = structlog.get_logger(__name__)
 
@@ -43,16 +45,6 @@ def send_loyalty_email(*, discount_id: int) -> bool:
     return True
 
 
-def enqueue_loyalty_email(discount_id: int) -> None:
-    """The on_commit side effect of an applied transition."""
-    from loyalty.tasks import send_loyalty_email as send_task  # tasks import services
-
-    try:
-        send_task.delay(discount_id)
-    except Exception:  # the broker is down: resend_missing_emails() picks the row up later
-        logger.exception("loyalty_email_enqueue_failed", discount_id=discount_id)
-
-
 def resend_missing_emails(*, limit: int) -> int:
     ids = list(
         applied_discounts_without_email(now=timezone.now(), grace=RESEND_AFTER, limit=limit).values_list(
@@ -60,7 +52,7 @@ def resend_missing_emails(*, limit: int) -> int:
         )
     )
     for discount_id in ids:
-        enqueue_loyalty_email(discount_id)
+        enqueue(SEND_LOYALTY_EMAIL, discount_id)
     return len(ids)
 
 

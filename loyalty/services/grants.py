@@ -17,6 +17,7 @@ crashes and retries do. The layers of safety, in the order a grant meets them:
    schedules the email, on commit, and the email itself is claimed by discount id.
 """
 
+import functools
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -32,16 +33,18 @@ from django.utils import timezone
 from audit.beacons import emit_beacon
 from audit.transitions import apply_transition
 from core.actors import Actor
+from core.enqueue import enqueue
 from core.errors import Conflict
 from core.transactions import atomic
 from loyalty import selectors
 from loyalty.anniversaries import completed_anniversaries
-from loyalty.clients.stripe import PromotionCode, StripeClientError, StripeUnavailable
+from loyalty.clients.stripe import StripeError, StripePromotionCode, StripeUnavailable
 from loyalty.keys import loyalty_code
 from loyalty.models import PRO_PLAN, DiscountStatus, LoyaltyDiscount, Subscription, SubscriptionStatus
-from loyalty.services.emails import enqueue_loyalty_email, resend_missing_emails
+from loyalty.services.emails import resend_missing_emails
 from loyalty.services.revocations import close_code_of_revoked_attempt, close_revoked_codes
 from loyalty.services.stripe_codes import obtain_promotion_code
+from loyalty.task_names import SEND_LOYALTY_EMAIL
 
 logger = structlog.get_logger(__name__)
 
@@ -114,7 +117,7 @@ def finish_discount(*, discount_id: int, actor: Actor) -> GrantOutcome:
         return _skip(discount, actor)
     try:
         promotion_code = obtain_promotion_code(discount)
-    except StripeClientError as exc:
+    except StripeError as exc:
         _record_failure(discount, exc)
         return GrantOutcome.FAILED
     return _mark_applied(discount, promotion_code, actor)
@@ -135,6 +138,7 @@ def _due_anniversaries(report: ApplyReport) -> Iterator[tuple[Subscription, int]
         )
         for subscription in batch:
             report.scanned += 1
+            assert subscription.pro_started_at is not None  # the selector filters pro_started_at <= ...
             anniversary = completed_anniversaries(subscription.pro_started_at, now)
             if anniversary == 0:
                 continue
@@ -198,7 +202,7 @@ def _skip(discount: LoyaltyDiscount, actor: Actor) -> GrantOutcome:
     return GrantOutcome.SKIPPED
 
 
-def _mark_applied(discount: LoyaltyDiscount, promotion_code: PromotionCode, actor: Actor) -> GrantOutcome:
+def _mark_applied(discount: LoyaltyDiscount, promotion_code: StripePromotionCode, actor: Actor) -> GrantOutcome:
     try:
         with atomic():
             apply_transition(
@@ -211,7 +215,7 @@ def _mark_applied(discount: LoyaltyDiscount, promotion_code: PromotionCode, acto
                     "applied_at": timezone.now(),
                     "last_error": "",
                 },
-                on_commit=lambda: enqueue_loyalty_email(discount.pk),
+                on_commit=functools.partial(enqueue, SEND_LOYALTY_EMAIL, discount.pk),
             )
     except Conflict:
         # Revoked (the subscription was cancelled) while we were at Stripe: the code we hold must
@@ -223,7 +227,7 @@ def _mark_applied(discount: LoyaltyDiscount, promotion_code: PromotionCode, acto
     return GrantOutcome.APPLIED
 
 
-def _record_failure(discount: LoyaltyDiscount, exc: StripeClientError) -> None:
+def _record_failure(discount: LoyaltyDiscount, exc: StripeError) -> None:
     """The row stays pending with the error; the next tick (after RESUME_AFTER) retries with the same key."""
     LoyaltyDiscount.objects.filter(pk=discount.pk).update(last_error=exc.describe()[:2000])
     if isinstance(exc, StripeUnavailable):

@@ -1,17 +1,21 @@
 """Revoking a discount: the guarded live -> revoked transition, then, on commit, the code is
 deactivated at Stripe. A lost on_commit is repaired by the apply_loyalty tick (close_revoked_codes)."""
 
+import functools
+
 import structlog
 from django.utils import timezone
 
 from audit.transitions import apply_transition
 from core.actors import Actor
+from core.enqueue import enqueue
 from core.errors import Conflict, NotFound
 from core.transactions import atomic
-from loyalty.clients.stripe import StripeClientError
+from loyalty.clients.stripe import StripeError
 from loyalty.models import LIVE_STATUSES, DiscountStatus, LoyaltyDiscount, Subscription
 from loyalty.selectors import revoked_discounts_open_at_stripe
 from loyalty.services.stripe_codes import deactivate_promotion_code, find_own_code
+from loyalty.task_names import CLOSE_REVOKED_CODE
 
 logger = structlog.get_logger(__name__)
 REVOKE_RETRIES = 3
@@ -66,7 +70,7 @@ def close_revoked_code(*, discount_id: int) -> bool:
             # Revoked while pending: a crashed or concurrent attempt may still have created it.
             deactivate_promotion_code(found.id)
             closed_code_id = found.id
-    except StripeClientError as exc:
+    except StripeError as exc:
         LoyaltyDiscount.objects.filter(pk=discount.pk).update(last_error=exc.describe()[:2000])
         logger.warning("loyalty_code_close_failed", discount_id=discount.pk, error=exc.describe())
         return False
@@ -90,15 +94,6 @@ def close_code_of_revoked_attempt(*, discount_id: int, promotion_code_id: str) -
     close_revoked_code(discount_id=discount_id)
 
 
-def enqueue_code_close(discount_id: int) -> None:
-    from loyalty.tasks import close_revoked_code as close_task  # tasks import services
-
-    try:
-        close_task.delay(discount_id)
-    except Exception:  # the broker is down: the apply_loyalty tick sweeps revoked rows
-        logger.exception("loyalty_code_close_enqueue_failed", discount_id=discount_id)
-
-
 def revoke_without_closing(*, discount: LoyaltyDiscount, actor: Actor, reason: str) -> None:
     """For a caller that deactivates the code itself right after its commit (the backfill); the
     tick's sweep of revoked rows is still behind it."""
@@ -115,5 +110,5 @@ def _revoke(
         expected=expected,
         reason=reason,
         changes={"revoked_at": timezone.now()},
-        on_commit=(lambda: enqueue_code_close(discount.pk)) if close_on_commit else None,
+        on_commit=functools.partial(enqueue, CLOSE_REVOKED_CODE, discount.pk) if close_on_commit else None,
     )

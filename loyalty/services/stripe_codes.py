@@ -9,7 +9,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.beacons import in_open_transaction
-from loyalty.clients.stripe import PromotionCode, StripeRejected, promotion_codes_client
+from loyalty.clients.stripe import StripePromotionCode, StripeRefused, stripe_client
+from loyalty.errors import LoyaltyErrorCode
 from loyalty.keys import discount_metadata, stripe_deactivation_key, stripe_promotion_code_key
 from loyalty.models import LoyaltyDiscount
 
@@ -18,7 +19,7 @@ IDEMPOTENCY_WINDOW = timedelta(hours=23)
 DUPLICATE_CODE = "duplicate_value"
 
 
-def obtain_promotion_code(discount: LoyaltyDiscount) -> PromotionCode:
+def obtain_promotion_code(discount: LoyaltyDiscount) -> StripePromotionCode:
     """The discount's code at Stripe: created with the row's stable key (a retry or a later tick
     gets Stripe's replay of the first result), or, once that key may have expired, found by the
     deterministic code string. Stripe refuses a second active code with the same string, so even
@@ -30,32 +31,32 @@ def obtain_promotion_code(discount: LoyaltyDiscount) -> PromotionCode:
     if window_passed and (found := find_own_code(discount, active_only=False)) is not None:
         if not found.active:
             # Ours, but deactivated at Stripe by someone: making another would be a second code.
-            raise StripeRejected(
+            raise StripeRefused(
                 f"Promotion code {found.id} was made for this discount but is inactive at Stripe.",
-                code="own_code_inactive",
+                code=LoyaltyErrorCode.OWN_CODE_INACTIVE,
             )
         return found
     try:
-        return promotion_codes_client().create(
+        return stripe_client().create_promotion_code(
             coupon=settings.LOYALTY_COUPON_ID,
             customer=discount.subscription.stripe_customer_id,
             code=discount.code,
             metadata=discount_metadata(discount),
             idempotency_key=stripe_promotion_code_key(discount),
         )
-    except StripeRejected as exc:
+    except StripeRefused as exc:
         if exc.code == DUPLICATE_CODE and (found := find_own_code(discount)) is not None:
             return found
         raise
 
 
-def find_own_code(discount: LoyaltyDiscount, *, active_only: bool = True) -> PromotionCode | None:
+def find_own_code(discount: LoyaltyDiscount, *, active_only: bool = True) -> StripePromotionCode | None:
     """GET /v1/promotion_codes?code=...: the code this row created (its metadata names the row).
 
     Earlier codes with the same string (a revoked year of a previous subscription) name other rows.
     """
     _outside_transaction()
-    for candidate in promotion_codes_client().find(code=discount.code):
+    for candidate in stripe_client().list_promotion_codes(code=discount.code):
         if candidate.metadata.get("loyalty_discount_id") == str(discount.pk) and (candidate.active or not active_only):
             return candidate
     return None
@@ -67,14 +68,14 @@ def deactivate_promotion_code(promotion_code_id: str) -> None:
     A code Stripe does not know (404) is as good as inactive."""
     _outside_transaction()
     try:
-        promotion_codes_client().deactivate(
-            promotion_code_id, idempotency_key=stripe_deactivation_key(promotion_code_id)
+        stripe_client().deactivate_promotion_code(
+            promotion_code_id=promotion_code_id, idempotency_key=stripe_deactivation_key(promotion_code_id)
         )
-    except StripeRejected as exc:
+    except StripeRefused as exc:
         if exc.status != 404:
             raise
 
 
 def _outside_transaction() -> None:
     if in_open_transaction():
-        raise RuntimeError("Stripe is never called inside a database transaction (see DESIGN.md).")
+        raise RuntimeError("Stripe is never called inside a database transaction (see docs/ARCHITECTURE.md).")

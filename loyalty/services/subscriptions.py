@@ -96,7 +96,7 @@ def _update_if_newer(snapshot: SubscriptionSnapshot) -> Subscription | None:
     if snapshot.plan == PRO_PLAN:
         # Computed in SQL on the row version the UPDATE finally writes: a Pro period continues,
         # an upgrade to Pro starts one at this event.
-        pro_started_at = Case(
+        pro_started_at: Case | Value = Case(
             When(plan=PRO_PLAN, pro_started_at__isnull=False, then=F("pro_started_at")),
             default=Value(snapshot.event_created),
         )

@@ -25,14 +25,15 @@ from audit.beacons import emit_beacon
 from audit.transitions import apply_transition
 from core.actors import SystemActor
 from core.claims import claim, complete, release
+from core.enqueue import enqueue
 from core.errors import Conflict
 from core.transactions import atomic
-from payouts.clients.wise import WAITING_FOR_FUNDING, WiseClient, WiseRefused, WiseUnavailable
+from payouts.clients.wise import WAITING_FOR_FUNDING, WiseClient, WiseRefused, WiseUnavailable, wise_client
 from payouts.keys import dispatch_claim_key, wise_transaction_id
 from payouts.models import WISE_FAILED_STATES, Payout, PayoutStatus
 from payouts.selectors import payouts_to_redispatch
-from payouts.services.enqueue import enqueue_dispatch
 from payouts.services.review import transition_changes
+from payouts.task_names import DISPATCH_WISE_TRANSFER
 
 logger = structlog.get_logger(__name__)
 DISPATCHER = SystemActor("task:dispatch_wise_transfer")
@@ -67,7 +68,7 @@ class DispatchAborted(Exception):
 def dispatch_wise_transfer(*, payout_id: int) -> DispatchOutcome:
     """Send an approved payout's money through Wise: at most one transfer and one funding per attempt.
 
-    Raises WiseUnavailable (network error or 5xx) for the task to retry with backoff; the retry
+    Raises WiseUnavailable (network error, 408/429 or 5xx) for the task to retry with backoff; the retry
     reuses the recorded quote and the same customerTransactionId.
     """
     payout = _start_processing(payout_id)
@@ -80,7 +81,7 @@ def dispatch_wise_transfer(*, payout_id: int) -> DispatchOutcome:
         logger.info("payout_dispatch_busy", payout_id=payout.pk, attempt=payout.attempt)
         return DispatchOutcome.BUSY
     try:
-        outcome = _send(WiseClient.from_settings(), payout)
+        outcome = _send(wise_client(), payout)
     except FundingOutcomeUnknown:
         raise  # keep the claim: nobody funds again before its lease runs out and a read comes first
     except DispatchAborted:
@@ -103,7 +104,7 @@ def redispatch_stuck_payouts() -> int:
     ids = list(payouts_to_redispatch().values_list("pk", flat=True))
     for payout_id in ids:
         logger.info("payout_redispatch", payout_id=payout_id, actor=SWEEPER.label)
-        enqueue_dispatch(payout_id=payout_id)
+        enqueue(DISPATCH_WISE_TRANSFER, payout_id)
     return len(ids)
 
 
@@ -144,8 +145,8 @@ def _create_quote(client: WiseClient, payout: Payout) -> str:
     quote = client.create_quote(
         source_currency=payout.currency, target_currency=payout.currency, target_amount=payout.amount
     )
-    _record(payout, wise_quote_id=str(quote["id"]))
-    return str(quote["id"])
+    _record(payout, wise_quote_id=quote.id)
+    return quote.id
 
 
 def _create_transfer(client: WiseClient, payout: Payout, quote_id: str) -> str:
@@ -155,12 +156,12 @@ def _create_transfer(client: WiseClient, payout: Payout, quote_id: str) -> str:
         customer_transaction_id=wise_transaction_id(payout_id=payout.pk, attempt=payout.attempt),
         reference=f"Payout {payout.pk}",
     )
-    _record(payout, wise_transfer_id=str(transfer["id"]))
-    return str(transfer["id"])
+    _record(payout, wise_transfer_id=transfer.id)
+    return transfer.id
 
 
 def _fund_once(client: WiseClient, payout: Payout, transfer_id: str) -> DispatchOutcome:
-    status = client.get_transfer(transfer_id)["status"]
+    status = client.get_transfer(transfer_id=transfer_id).status
     if status != WAITING_FOR_FUNDING:
         # Funded by an earlier run whose answer was lost, or cancelled at Wise: never fund twice.
         if status not in WISE_FAILED_STATES:
@@ -168,13 +169,13 @@ def _fund_once(client: WiseClient, payout: Payout, transfer_id: str) -> Dispatch
         logger.info("payout_funding_skipped", payout_id=payout.pk, transfer_id=transfer_id, wise_status=status)
         return DispatchOutcome.ALREADY_FUNDED
     try:
-        answer = client.fund_transfer(transfer_id)
+        funding = client.fund_transfer(transfer_id=transfer_id)
     except WiseUnavailable as exc:
         raise FundingOutcomeUnknown(exc.message, status=exc.status) from exc
     except WiseRefused as exc:
         raise FundingRefused(f"{exc.code or exc.status}: {exc.message}") from exc
-    if answer.get("status", "COMPLETED") != "COMPLETED":  # Wise may answer 200 with status REJECTED
-        raise FundingRefused(str(answer.get("errorCode") or answer.get("status")))
+    if not funding.completed:  # Wise may answer 200 with status REJECTED
+        raise FundingRefused(funding.error_code or funding.status)
     _record(payout, wise_funded_at=timezone.now())
     logger.info("payout_funded", payout_id=payout.pk, transfer_id=transfer_id)
     return DispatchOutcome.FUNDED

@@ -6,6 +6,7 @@ naming who got there first), the transition permission for user actors (403), th
 the same transaction, and the Wise dispatch scheduled on commit only when an approval won.
 """
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,11 +16,12 @@ from django.utils import timezone
 from audit.selectors import history_for
 from audit.transitions import apply_transition, apply_transition_to, transition_name
 from core.actors import Actor, actor_user
+from core.enqueue import enqueue
 from core.errors import Conflict, NotFound
 from core.transactions import atomic
 from payouts.errors import PayoutConflict
 from payouts.models import Payout, PayoutStatus
-from payouts.services.enqueue import enqueue_dispatch
+from payouts.task_names import DISPATCH_WISE_TRANSFER
 
 REVIEW_DECISIONS = frozenset({"approve", "reject", "cancel"})
 # A re-review starts from a clean slate: the next approval dispatches a fresh Wise transfer.
@@ -122,11 +124,11 @@ def transition_changes(transition: str, *, actor: Actor, reason: str = "") -> Ma
     return {"reason": reason} if reason else {}
 
 
-def side_effect_of(transition: str, *, payout_id: int) -> Callable[[], None] | None:
+def side_effect_of(transition: str, *, payout_id: int) -> Callable[[], object] | None:
     """Only a won approve (or a manual approved -> processing) dispatches to Wise, after commit."""
     if transition not in ("approve", "start_processing"):
         return None
-    return lambda: enqueue_dispatch(payout_id=payout_id)
+    return functools.partial(enqueue, DISPATCH_WISE_TRANSFER, payout_id)
 
 
 def payout_conflict(*, payout_id: int, exc: Conflict) -> PayoutConflict:

@@ -22,7 +22,7 @@ from audit.transitions import apply_transition
 from core.actors import Actor, SystemActor, actor_label
 from core.errors import BusinessRuleViolation, Conflict, IllegalTransition, NotFound, PermissionDenied
 from core.transactions import atomic
-from payouts.clients.wise import WiseClient, WiseRefused, WiseUnavailable
+from payouts.clients.wise import WiseRefused, WiseTransfer, WiseUnavailable, wise_client
 from payouts.errors import PayoutErrorCode
 from payouts.models import REVIEW_PERMISSION, WISE_FAILED_STATES, WISE_PAID_STATES, Payout, PayoutStatus
 from payouts.selectors import payouts_to_poll
@@ -108,7 +108,7 @@ def poll_payout(*, payout_id: int) -> str:
     payout = Payout.objects.filter(pk=payout_id, status=PayoutStatus.PROCESSING).exclude(wise_transfer_id="").first()
     if payout is None:
         return SettleOutcome.SETTLED_ALREADY
-    state = WiseClient.from_settings().get_transfer(payout.wise_transfer_id)["status"]  # no transaction open
+    state = wise_client().get_transfer(transfer_id=payout.wise_transfer_id).status  # no transaction open
     with atomic():
         payout = Payout.objects.select_related("affiliate").get(pk=payout_id)
         if state not in WISE_PAID_STATES | WISE_FAILED_STATES:
@@ -124,7 +124,7 @@ def poll_payout(*, payout_id: int) -> str:
         )
 
 
-def cancel_at_wise(*, payout_id: int, actor: Actor) -> dict:
+def cancel_at_wise(*, payout_id: int, actor: Actor) -> WiseTransfer:
     """Ask Wise to cancel a processing payout's transfer. Wise refuses once the funds are converted
     (409 transfer.cancellation.not.allowed): its reason is raised for the reviewer. On success the
     `cancelled` webhook (or the poller) moves the payout to failed; retry then re-opens review."""
@@ -132,7 +132,7 @@ def cancel_at_wise(*, payout_id: int, actor: Actor) -> dict:
         raise PermissionDenied(f"{actor_label(actor)} may not cancel payouts at Wise.")
     payout = _processing_with_transfer(payout_id)
     try:
-        transfer = WiseClient.from_settings().cancel_transfer(payout.wise_transfer_id)
+        transfer = wise_client().cancel_transfer(transfer_id=payout.wise_transfer_id)
     except WiseRefused as exc:
         raise BusinessRuleViolation(
             f"Wise refused to cancel transfer {payout.wise_transfer_id}: {exc.message} ({exc.code})",
@@ -144,7 +144,7 @@ def cancel_at_wise(*, payout_id: int, actor: Actor) -> dict:
             f"Wise did not answer ({exc.message}): the cancellation may or may not have happened; try again.",
             code=PayoutErrorCode.WISE_UNAVAILABLE,
         ) from exc
-    logger.info("payout_cancel_at_wise", payout_id=payout.pk, actor=actor_label(actor), wise_status=transfer["status"])
+    logger.info("payout_cancel_at_wise", payout_id=payout.pk, actor=actor_label(actor), wise_status=transfer.status)
     return transfer
 
 

@@ -44,4 +44,4 @@ def install() -> None:
         raise RuntimeError("square.core.serialization no longer uses typing_extensions: review sdk_type_hints")
     namespace = types.SimpleNamespace(**{name: getattr(current, name) for name in dir(current) if name[:2] != "__"})
     namespace.get_type_hints = get_type_hints
-    serialization.typing_extensions = namespace
+    serialization.typing_extensions = namespace  # type: ignore[assignment]  # a namespace stands in for the module

@@ -1,15 +1,23 @@
 """The Square client: the official SDK (`squareup`), pointed at SQUARE_BASE_URL. Knows nothing of
 our models: it takes and returns plain values (amounts in minor units).
 
+Square facts it relies on (docs/ARCHITECTURE.md, "What the code relies on at the providers"):
+- `idempotency_key` is a field of the request body: CreateOrder allows up to 192 characters,
+  CreatePayment and RefundPayment 1 to 45 (pos_sync.keys builds and checks them). The same key with
+  the same request returns the original result; with a changed request, an error.
+- The key retention window is not published: past 24 hours the caller reads first (SearchOrders,
+  matched on reference_id) instead of trusting a resent key.
+- One access token per restaurant (PosConnection), so the client is built per token.
+
 Retries are ours, not the SDK's. The SDK retries 408/409/429/5xx twice by default, with sleeps,
 inside one call; we pass max_retries=0 on every request so that a call is exactly one HTTP request.
 The drain owns the retry policy: it records the failure, backs off exponentially with jitter
 across beat ticks, and resends with the same idempotency keys. A timeout is never retried inline.
 
 Errors are split by what the caller may do next:
-- SquareTimeout: no answer in time. Square may have done the work: resend the same key.
-- SquareUnavailable: connection lost, 408/409/429 or 5xx: retry later with the same key.
-- SquareRejected: any other 4xx: Square understood and refused; retrying will not help.
+- SquareUnavailable (retryable): connection lost, 408/409/429 or 5xx: retry later with the same key.
+  Its subclass SquareTimeout: no answer in time; Square may have done the work: resend the same key.
+- SquareRefused (not retryable): any other 4xx: Square understood and refused; retrying will not help.
 """
 
 import os
@@ -21,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from django.conf import settings
 from square import Square
 from square.core.api_error import ApiError
 from square.core.request_options import RequestOptions
@@ -35,7 +44,7 @@ SEARCH_PAGE_SIZE = 500
 
 
 class SquareError(Exception):
-    retryable = True
+    retryable = False
 
     def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
         super().__init__(message)
@@ -43,16 +52,22 @@ class SquareError(Exception):
         self.status = status
         self.code = code
 
-
-class SquareTimeout(SquareError):
-    """No answer within SQUARE_TIMEOUT_SECONDS: the outcome is unknown."""
+    def describe(self) -> str:
+        status = f"HTTP {self.status}" if self.status else "no response"
+        return f"{type(self).__name__} ({status}{', ' + self.code if self.code else ''}): {self.message}"
 
 
 class SquareUnavailable(SquareError):
     """Connection lost, 408/409/429 or 5xx."""
 
+    retryable = True
 
-class SquareRejected(SquareError):
+
+class SquareTimeout(SquareUnavailable):
+    """No answer within SQUARE_TIMEOUT_SECONDS: the outcome is unknown."""
+
+
+class SquareRefused(SquareError):
     """A 4xx other than 408/409/429: the request itself is wrong (or the token is)."""
 
     retryable = False
@@ -79,7 +94,7 @@ class SquareOrder:
 
 
 @dataclass(frozen=True)
-class LineItem:
+class SquareLineItem:
     name: str
     quantity: int
     unit_amount: int  # minor units
@@ -109,7 +124,7 @@ class SquareClient:
         idempotency_key: str,
         location_id: str,
         reference_id: str,
-        line_items: list[LineItem],
+        line_items: list[SquareLineItem],
         currency: str,
         ticket_name: str = "",
     ) -> SquareOrder:
@@ -191,6 +206,13 @@ class SquareClient:
         return _required_id(response.refund, "RefundPayment")
 
 
+def square_client(*, access_token: str) -> SquareClient:
+    """The client for one restaurant's token, at SQUARE_BASE_URL with SQUARE_TIMEOUT_SECONDS."""
+    return SquareClient(
+        access_token=access_token, base_url=settings.SQUARE_BASE_URL, timeout=settings.SQUARE_TIMEOUT_SECONDS
+    )
+
+
 @contextmanager
 def _translated(operation: str) -> Iterator[None]:
     try:
@@ -212,7 +234,7 @@ def _api_error(operation: str, exc: ApiError) -> SquareError:
     message = f"{operation}: Square answered {status} {code}: {detail}{where}".rstrip(": ")
     if status >= 500 or status in RETRYABLE_STATUSES:
         return SquareUnavailable(message, status=status, code=code)
-    return SquareRejected(message, status=status, code=code)
+    return SquareRefused(message, status=status, code=code)
 
 
 def _order(order: Any) -> SquareOrder:

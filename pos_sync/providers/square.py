@@ -11,9 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from django.conf import settings
-
-from pos_sync.clients.square import LineItem, SquareClient, SquareError, SquareOrder, SquareTimeout
+from pos_sync.clients.square import (
+    SquareClient,
+    SquareError,
+    SquareLineItem,
+    SquareOrder,
+    SquareTimeout,
+    square_client,
+)
 from pos_sync.errors import PosSyncErrorCode
 from pos_sync.keys import square_order_key, square_payment_key, square_refund_key
 from pos_sync.providers.base import (
@@ -43,7 +48,7 @@ class SquareProvider:
                 idempotency_key=square_order_key(order.order_id),
                 location_id=credentials.location_id,
                 reference_id=order.reference_id,
-                line_items=[LineItem(line.name, line.quantity, line.unit_amount) for line in order.lines],
+                line_items=[SquareLineItem(line.name, line.quantity, line.unit_amount) for line in order.lines],
                 currency=order.currency,
                 ticket_name=f"Table {order.table_id}",
             )
@@ -76,11 +81,7 @@ class SquareProvider:
             )
 
     def _client(self, credentials: Credentials) -> SquareClient:
-        return SquareClient(
-            access_token=credentials.access_token,
-            base_url=settings.SQUARE_BASE_URL,
-            timeout=settings.SQUARE_TIMEOUT_SECONDS,
-        )
+        return square_client(access_token=credentials.access_token)
 
     def _find(
         self, client: SquareClient, order: OrderToPush, credentials: Credentials, since: datetime

@@ -163,8 +163,8 @@ def push_job(*, taken: Taken, actor: Actor) -> str:
         # A bug in one job must not strand the rest of the batch with held claims: fail this job
         # (retryable: the keys make a repeat harmless) and keep the traceback in the log.
         logger.exception("pos_sync.push_crashed", job_id=job.pk, order_id=job.order_id)
-        error = ProviderError(PosSyncErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", retryable=True)
-        return _record_failure(job=job, held=held, error=error, actor=actor)
+        crash = ProviderError(PosSyncErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", retryable=True)
+        return _record_failure(job=job, held=held, error=crash, actor=actor)
     return _record_success(job=job, held=held, result=result, actor=actor)
 
 

@@ -67,7 +67,7 @@ def reconcile_connection(
     actor: Actor,
     refund: bool = False,
     dry_run: bool = False,
-    on_page: Callable[[int], None] | None = None,
+    on_page: Callable[[int], object] | None = None,
 ) -> ConnectionReconcile:
     """Find (and with refund=True, unless dry_run, refund) the duplicates at one connection's POS.
 
@@ -96,7 +96,7 @@ def reconcile_connection(
 
 
 def _list_orders(
-    provider: PosProvider, credentials: Credentials, since: datetime, on_page: Callable[[int], None] | None
+    provider: PosProvider, credentials: Credentials, since: datetime, on_page: Callable[[int], object] | None
 ) -> list[RemoteOrder]:
     orders: list[RemoteOrder] = []
     for page in provider.list_orders(credentials=credentials, since=since):

@@ -7,11 +7,10 @@ every round: HTTP answers, commissions, TierEvents, audit rows, rate, race-lost 
 
 import random
 import threading
-import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.test import Client
 
@@ -22,7 +21,7 @@ from affiliates.services import EvaluationOutcome
 from audit.models import AuditEntry, BeaconCount
 from core.actors import SystemActor
 from tests.affiliates.events import charge_refunded, invoice_paid, invoice_voided
-from tests.concurrency import race
+from tests.concurrency import race, wait_for_a_lock_waiter
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory, ReferralFactory
 from tests.stripe_signing import post_stripe_event
 from webhooks.models import WebhookEvent
@@ -127,19 +126,6 @@ def test_eight_concurrent_evaluations_make_one_tier_event(capsys):
         )
 
 
-def _wait_for_a_lock_waiter(timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.01)
-    raise TimeoutError("the evaluation never waited on the affiliate row")
-
-
 def test_an_evaluation_whose_sum_changed_before_its_write_loses_and_the_rate_stays_right():
     # Interleaving forced step by step: the refund holds the affiliate row (version bumped, not yet
     # committed); the evaluation read the old sum (1600 -> Gold) and blocks on its UPDATE; the refund
@@ -153,15 +139,15 @@ def test_an_evaluation_whose_sum_changed_before_its_write_loses_and_the_rate_sta
         with transaction.atomic():
             services.reverse_commission(commission_id=refund.pk, actor=SYSTEM, reason="refund")
             holding.set()
-            assert release.wait(10)
+            assert release.wait(180)  # set once the evaluation is blocked (lock-wait bound: 120 s)
 
     def evaluate_from_the_old_sum():
-        assert holding.wait(10)
+        assert holding.wait(180)
         return services.evaluate_tier(affiliate_id=affiliate.pk, actor=SystemActor("stale"))
 
     def referee() -> None:
-        assert holding.wait(10)
-        _wait_for_a_lock_waiter()
+        assert holding.wait(180)
+        wait_for_a_lock_waiter()  # the evaluation is blocked on the affiliate row
         release.set()
 
     outcomes = race([refund_and_hold, evaluate_from_the_old_sum, referee])

@@ -79,8 +79,8 @@ def test_beat_tasks_run_their_services(settings):
     held = CommissionFactory(affiliate=affiliate, amount=Decimal("1600.00"))
     Commission.objects.filter(pk=held.pk).update(created_at=timezone.now() - timedelta(days=31))
 
-    assert tasks.approve_held_commissions.delay().get() == 1
-    assert tasks.reevaluate_changed_affiliates.delay().get() == 1
-    assert tasks.evaluate_tier.delay(affiliate.pk, "again").get() == "unchanged"
+    assert tasks.approve_held_commissions_task.delay().get() == 1
+    assert tasks.reevaluate_changed_affiliates_task.delay().get() == 1
+    assert tasks.evaluate_tier_task.delay(affiliate.pk, "again").get() == "unchanged"
     assert Affiliate.objects.get().commission_rate == 25
     assert TierEvent.objects.get().cause == "hourly re-evaluation"

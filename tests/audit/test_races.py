@@ -12,13 +12,13 @@ from django.db import transaction
 
 from audit.models import AuditEntry, BeaconCount
 from audit.transitions import apply_transition
+from bench.primitives.models import Ticket
 from core.actors import SystemActor
 from core.claims import claim
 from core.errors import Conflict
 from core.models import Claim
 from core.transactions import atomic
 from tests.concurrency import race
-from tests.primitives.models import Ticket
 
 ROUNDS = 50
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -6,9 +6,9 @@ from django.db import transaction
 
 from audit.models import AuditEntry, BeaconCount
 from audit.transitions import allowed_targets, apply_transition, apply_transition_to, available_transitions
+from bench.primitives.models import Ticket, TicketStatus
 from core.actors import SystemActor
 from core.errors import Conflict, IllegalTransition, PermissionDenied, ValidationError
-from tests.primitives.models import Ticket, TicketStatus
 
 pytestmark = pytest.mark.django_db
 SYSTEM = SystemActor("test")

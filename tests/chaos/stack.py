@@ -31,7 +31,9 @@ from tests.chaos.processes import VENV_BIN, Child, connected_to, free_port, http
 
 STRIPE_WEBHOOK_SECRET = "whsec_chaos_suite"
 STRIPE_SECRET_KEY = "sk_test_chaos_suite"
-PROVIDER_TIMEOUT_SECONDS = 2  # the clients give up after this; "timeout_after_commit" answers later
+# The clients give up after this; "timeout_after_commit" answers later. Well above any healthy answer
+# on a busy machine: a healthy call that timed out would be one more resend than a scenario counts.
+PROVIDER_TIMEOUT_SECONDS = 5
 QUEUE = "celery"
 
 
@@ -55,7 +57,7 @@ class StandIn:
         argv = [str(VENV_BIN / "python"), "-m", "sandbox", provider, "--port", str(self.port)]
         self.child = Child(f"standin-{provider}", argv, env=env, log_dir=log_dir)
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 120) -> None:
         wait_for(http_ready(f"{self.url}/__sandbox__/state"), timeout=timeout, what=f"the {self.provider} stand-in")
 
     def _control(self, method: str, action: str, body: Any = None) -> Any:
@@ -150,7 +152,7 @@ class ChaosStack:
             self.start_worker(wait=False)
         for standin in self.standins.values():
             standin.wait_ready()
-        wait_for(http_ready(f"{self.site_url}/admin/login/"), timeout=60, what="gunicorn")
+        wait_for(http_ready(f"{self.site_url}/admin/login/"), timeout=180, what="gunicorn")
         self._warm_site()
         for worker in self.workers:
             self.wait_worker_ready(worker)
@@ -257,7 +259,7 @@ class ChaosStack:
             self.wait_worker_ready(worker)
         return worker
 
-    def wait_worker_ready(self, worker: Worker, timeout: float = 60) -> None:
+    def wait_worker_ready(self, worker: Worker, timeout: float = 180) -> None:
         def ready() -> bool:
             if not worker.child.alive():
                 raise RuntimeError(f"{worker.name} exited:\n{worker.child.tail()}")
@@ -284,7 +286,7 @@ class ChaosStack:
         return {w.name: len(w.child.log()) for w in self.workers}
 
     def busy_worker(
-        self, task_name: str, marks: dict[str, int], *, port: int, timeout: float = 20
+        self, task_name: str, marks: dict[str, int], *, port: int, timeout: float = 120
     ) -> tuple[Worker, str, int]:
         """The live worker running `task_name` (received after `marks`, not finished) whose pool child
         is in a call to `port`: (worker, task id, pool child pid)."""
@@ -355,7 +357,7 @@ class ChaosStack:
         workers are all that is unacknowledged (a live worker's delivery must not be doubled)."""
         wait_for(
             lambda: self.queued() == 0 and self.unacked() == orphans,
-            timeout=30,
+            timeout=120,
             what=f"only {orphans} orphaned deliveries left on the broker",
         )
         with Connection(self.redis_url, transport_options={"visibility_timeout": 0}) as connection:

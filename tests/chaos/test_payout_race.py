@@ -108,7 +108,7 @@ def test_payout_review_race_over_http(stack: ChaosStack, chaos_long: bool) -> No
     wise = stack.standins["wise"]
     dispatch_seconds = wait_until(
         lambda: Payout.objects.filter(pk__in=approved, wise_funded_at__isnull=False).count() == len(approved),
-        timeout=300,
+        timeout=300 + 3 * len(approved),  # generous, and grows with the dispatches to drain
         what="every approved payout funded",
         stack=stack,
     )
@@ -118,7 +118,7 @@ def test_payout_review_race_over_http(stack: ChaosStack, chaos_long: bool) -> No
         assert wise.post(f"/__wise__/transfers/{transfer['id']}/state", {"status": "outgoing_payment_sent"}).is_success
     wait_until(
         lambda: Payout.objects.filter(pk__in=approved, status=PayoutStatus.PAID).count() == len(approved),
-        timeout=180,
+        timeout=300 + 3 * len(approved),
         what="every approved payout paid after Wise's webhooks",
         stack=stack,
     )
@@ -179,7 +179,7 @@ def test_conflict_names_the_reviewer_not_the_dispatcher(stack: ChaosStack) -> No
         assert kerem.post(f"/api/payouts/{payout.pk}/approve/", json={}).status_code == 200
     wait_until(
         lambda: Payout.objects.filter(pk=payout.pk, status=PayoutStatus.PROCESSING).exists(),
-        timeout=60,
+        timeout=300,
         what="the dispatch",
         stack=stack,
     )

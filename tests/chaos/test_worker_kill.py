@@ -36,7 +36,10 @@ from tests.factories.pos_sync import SyncJobFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 DISPATCH = "payouts.tasks.dispatch_wise_transfer"
-HELD_FOR = 30.0  # the stand-in holds the answer this long: the kill always lands first
+# The stand-in holds the answer this long: longer than finding and killing the worker may take
+# (WAIT, twice), so the kill always lands first however busy the machine. An abandoned hold costs nothing.
+WAIT = 120.0  # for one step to be seen (a call held, a worker busy in it, a redelivery); generous
+HELD_FOR = 2 * WAIT + 60.0
 
 
 @dataclass
@@ -60,11 +63,11 @@ CASES = [
 def _kill_mid_call(stack: ChaosStack, standin: StandIn, case: Kill, task_name: str, marks: dict[str, int]) -> None:
     """Wait for the held call, SIGKILL the worker making it, and see its message delivered again."""
     method, path = case.call
-    wait_for(lambda: [r for r in standin.requests(method, path) if r["fault"]], timeout=30, what=f"{method} {path}")
-    worker, task_id, pid = stack.busy_worker(task_name, marks, port=standin.port)
+    wait_for(lambda: [r for r in standin.requests(method, path) if r["fault"]], timeout=WAIT, what=f"{method} {path}")
+    worker, task_id, pid = stack.busy_worker(task_name, marks, port=standin.port, timeout=WAIT)
     if not case.whole_worker:
         stack.kill_pool_child(pid)
-        wait_for(lambda: stack.deliveries(task_id) >= 2, timeout=30, what=f"{task_id} redelivered")
+        wait_for(lambda: stack.deliveries(task_id) >= 2, timeout=WAIT, what=f"{task_id} redelivered")
         case.redelivered_by = "Celery at once"
         return
     stack.kill_worker(worker)
@@ -73,7 +76,7 @@ def _kill_mid_call(stack: ChaosStack, standin: StandIn, case: Kill, task_name: s
     time.sleep(2)
     assert stack.deliveries(task_id) == 1 and stack.unacked() == 1, (stack.deliveries(task_id), stack.unacked())
     stack.expire_visibility_timeout(orphans=1)
-    wait_for(lambda: stack.deliveries(task_id) >= 2, timeout=30, what=f"{task_id} redelivered")
+    wait_for(lambda: stack.deliveries(task_id) >= 2, timeout=WAIT, what=f"{task_id} redelivered")
     case.redelivered_by = "Redis after the visibility_timeout"
 
 
@@ -113,11 +116,11 @@ def test_worker_killed_mid_dispatch_and_mid_push(stack: ChaosStack, chaos_long: 
     clock = Clock(enabled=not chaos_long)
     payouts_drive = Drive(stack, clock, ticks=[SWEEP_PAYOUTS], clock_moves=[PAYOUT_LEASES])
     pos_drive = Drive(stack, clock, ticks=[PUSH_ORDERS], clock_moves=[POS_LEASES])
-    timeout = 400.0 if chaos_long else 60.0
+    timeout = 400.0 if chaos_long else 300.0  # generous: a settled case returns at once
     started = time.monotonic()
 
     for case in CASES:
-        wait_for(stack.broker_idle, timeout=30, what="the previous case's ticks to finish")
+        wait_for(stack.broker_idle, timeout=WAIT, what="the previous case's ticks to finish")
         if case.domain == "payout":
             _payout_case(stack, case, tokens["kerem"], payouts_drive, timeout)
         else:
@@ -167,7 +170,8 @@ def test_worker_killed_mid_dispatch_and_mid_push(stack: ChaosStack, chaos_long: 
         f"{sum(transfers.values())} Wise transfers / {sum(fundings.values())} fundings for {len(payout_ids)} payouts, "
         f"{sum(orders.values())} Square orders / {sum(payments.values())} payments for {len(order_ids)} POS orders: "
         f"0 second transfers, orders or payments (killed creates resent with the same key, the killed funding "
-        f"read back and never sent again); lease clock moved {clock.moves}x "
+        f"read back and never sent again); {payouts_drive.ticks_sent + pos_drive.ticks_sent} beat ticks sent, "
+        f"lease clock moved {clock.moves}x "
         f"({'real waits' if chaos_long else 'simulated'}); {time.monotonic() - started:.1f} s",
         key=2,
     )

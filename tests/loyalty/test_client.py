@@ -2,7 +2,7 @@
 
 import pytest
 
-from loyalty.clients.stripe import PromotionCodesClient, StripeRejected, StripeUnavailable
+from loyalty.clients.stripe import StripeClient, StripeRefused, StripeUnavailable
 from sandbox.stripe import DEFAULT_COUPON_ID
 from tests.concurrency import race
 
@@ -12,14 +12,14 @@ ARGS = {"coupon": DEFAULT_COUPON_ID, "customer": "cus_1", "code": "LOYALTY1Y1", 
 
 
 @pytest.fixture
-def client(stripe_url) -> PromotionCodesClient:
-    return PromotionCodesClient(api_key=API_KEY, api_base=stripe_url, timeout=2.0)
+def client(stripe_url) -> StripeClient:
+    return StripeClient(api_key=API_KEY, api_base=stripe_url, timeout=2.0)
 
 
 def test_two_concurrent_creates_with_one_key_make_one_code(stripe_standin, client):
     stripe_standin.execution_delay = 0.3  # the first is still executing when the second arrives
 
-    outcomes = race([lambda: client.create(**ARGS, idempotency_key="k1") for _ in range(2)])
+    outcomes = race([lambda: client.create_promotion_code(**ARGS, idempotency_key="k1") for _ in range(2)])
 
     assert all(o.ok for o in outcomes), [repr(o.error) for o in outcomes]
     assert outcomes[0].result == outcomes[1].result
@@ -29,20 +29,20 @@ def test_two_concurrent_creates_with_one_key_make_one_code(stripe_standin, clien
     assert 409 in statuses and statuses.count(200) == 2
 
 
-def test_errors_are_sorted_into_rejected_and_unavailable(stripe_standin, client, stripe_url):
+def test_errors_are_sorted_into_refused_and_unavailable(stripe_standin, client, stripe_url):
     del stripe_standin.coupons[DEFAULT_COUPON_ID]
-    with pytest.raises(StripeRejected) as missing:
-        client.create(**ARGS, idempotency_key="k1")
+    with pytest.raises(StripeRefused) as missing:
+        client.create_promotion_code(**ARGS, idempotency_key="k1")
     assert (missing.value.status, missing.value.code) == (400, "resource_missing")
 
-    with pytest.raises(StripeRejected) as unauthorised:
-        PromotionCodesClient(api_key="sk_test_wrong", api_base=stripe_url, timeout=2.0).create(
+    with pytest.raises(StripeRefused) as unauthorised:
+        StripeClient(api_key="sk_test_wrong", api_base=stripe_url, timeout=2.0).create_promotion_code(
             **ARGS, idempotency_key="k2"
         )
     assert unauthorised.value.status == 401
 
     with pytest.raises(StripeUnavailable) as down:
-        PromotionCodesClient(api_key=API_KEY, api_base="http://127.0.0.1:9", timeout=0.5).create(
+        StripeClient(api_key=API_KEY, api_base="http://127.0.0.1:9", timeout=0.5).create_promotion_code(
             **ARGS, idempotency_key="k3"
         )
     assert down.value.status is None and down.value.code == "connection_error"
@@ -50,5 +50,5 @@ def test_errors_are_sorted_into_rejected_and_unavailable(stripe_standin, client,
 
 def test_idempotency_keys_over_255_characters_never_leave_the_process(stripe_standin, client):
     with pytest.raises(ValueError, match="255"):
-        client.create(**ARGS, idempotency_key="k" * 256)
+        client.create_promotion_code(**ARGS, idempotency_key="k" * 256)
     assert stripe_standin.requests == []

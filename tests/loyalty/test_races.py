@@ -16,7 +16,7 @@ from core.actors import SystemActor
 from core.models import Claim
 from loyalty.models import DiscountStatus, LoyaltyDiscount, Subscription
 from loyalty.services import SubscriptionSnapshot, apply_loyalty, sync_subscription
-from tests.concurrency import race
+from tests.concurrency import race, wait_for_a_lock_waiter
 from tests.factories.accounts import UserFactory
 from tests.factories.loyalty import SubscriptionFactory
 from tests.stripe_signing import post_stripe_event, stripe_event
@@ -148,11 +148,12 @@ def test_a_cancellation_still_uncommitted_when_the_tick_looks_is_not_granted_pas
             with transaction.atomic():
                 sync_subscription(snapshot=snapshot, actor=SystemActor("webhook:stripe"))
                 inside.set()
-                time.sleep(0.4)  # the tick queries and tries to insert meanwhile
+                # the tick queries, then waits on the subscription row: commit only once it does
+                wait_for_a_lock_waiter()
             committed.set()
 
         def tick_during(n: int = round_no) -> dict[str, int]:
-            assert inside.wait(5)
+            assert inside.wait(180)
             return _tick(n)
 
         outcomes = race([cancel, tick_during])

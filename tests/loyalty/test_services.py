@@ -209,7 +209,8 @@ def _crash_after_stripe_commits(standin) -> None:
     """Run a tick in a child process; the stand-in creates the code, then holds the response; the
     child is SIGKILLed while it waits. Its pending row and its attempt are committed, the code
     exists at Stripe, the applied UPDATE never happens."""
-    standin.add_fault(method="POST", path=CREATE, mode="timeout_after_commit", delay=8.0)
+    # Held far longer than the test can take to notice the commit, so the kill always lands first.
+    standin.add_fault(method="POST", path=CREATE, mode="timeout_after_commit", delay=120.0)
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -217,11 +218,11 @@ def _crash_after_stripe_commits(standin) -> None:
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "STRIPE_API_BASE": django_settings.STRIPE_API_BASE,
         "STRIPE_SECRET_KEY": django_settings.STRIPE_SECRET_KEY,
-        "STRIPE_TIMEOUT_SECONDS": "60",
+        "STRIPE_TIMEOUT_SECONDS": "300",
     }
     child = subprocess.Popen([sys.executable, "-c", CRASHING_TICK], cwd=ROOT, env=env)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 300  # a child process starting Django on a busy machine
         while not any(r.status == 200 for r in creates(standin)):
             assert child.poll() is None, "the child tick ended before Stripe answered"
             assert time.monotonic() < deadline, "the child tick never reached Stripe"
@@ -377,9 +378,9 @@ def test_5xx_that_outlast_the_sdk_retries_leave_the_row_pending_for_the_next_tic
 
 @pytest.mark.parametrize("mode", ["timeout_after_commit", "drop_after_commit", "error_500_after_commit"])
 def test_an_answer_lost_after_stripe_committed_is_replayed_for_the_same_key(stripe_standin, settings, mode):
-    settings.STRIPE_TIMEOUT_SECONDS = 0.5
+    settings.STRIPE_TIMEOUT_SECONDS = 1.0  # the replay must answer within it, on a busy box too
     SubscriptionFactory()
-    stripe_standin.add_fault(method="POST", path=CREATE, mode=mode, delay=1.5)
+    stripe_standin.add_fault(method="POST", path=CREATE, mode=mode, delay=2.0)
 
     assert tick()["applied"] == 1
 

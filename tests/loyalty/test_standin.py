@@ -51,15 +51,15 @@ def test_the_same_key_with_other_parameters_is_an_idempotency_error(stripe_stand
 
 
 def test_a_key_in_flight_gets_409_idempotency_key_in_use(stripe_standin, stripe_url):
-    stripe_standin.execution_delay = 0.5
+    stripe_standin.execution_delay = 2.0  # the window for the second request: wide, whatever the machine
     first: list[httpx.Response] = []
     worker = threading.Thread(target=lambda: first.append(post(stripe_url, CODE, key="k1")))
     worker.start()
-    while not stripe_standin.requests:
-        time.sleep(0.01)
-    time.sleep(0.1)
+    deadline = time.monotonic() + 60  # generous: only a first request that never arrives waits it out
+    while "k1" not in stripe_standin.idempotency._in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the first is executing with its key in flight, however long that takes
     in_use = post(stripe_url, CODE, key="k1")
-    worker.join(5)
+    worker.join(60)
 
     assert in_use.status_code == 409 and in_use.json()["error"]["code"] == "idempotency_key_in_use"
     assert first[0].status_code == 200 and len(stripe_standin.promotion_codes) == 1
@@ -183,10 +183,10 @@ def test_faults_before_execution_create_nothing_and_a_retry_succeeds(stripe_stan
 
 
 def test_timeout_after_commit_creates_the_code_and_the_retry_gets_it_back(stripe_standin, stripe_url):
-    stripe_standin.add_fault(method="POST", path=r"^/v1/promotion_codes$", mode="timeout_after_commit", delay=1.0)
-    with pytest.raises(httpx.TimeoutException):
+    stripe_standin.add_fault(method="POST", path=r"^/v1/promotion_codes$", mode="timeout_after_commit", delay=2.0)
+    with pytest.raises(httpx.TimeoutException):  # 1 s: room for the stand-in to commit first on a busy machine
         httpx.post(
-            f"{stripe_url}/v1/promotion_codes", data=CODE, headers={**AUTH, "Idempotency-Key": "k1"}, timeout=0.2
+            f"{stripe_url}/v1/promotion_codes", data=CODE, headers={**AUTH, "Idempotency-Key": "k1"}, timeout=1.0
         )
     assert len(stripe_standin.promotion_codes) == 1
     assert post(stripe_url, CODE, key="k1").json()["id"] == next(iter(stripe_standin.promotion_codes))

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from payouts.clients.wise import WiseClient, WiseRefused, WiseUnavailable
+from payouts.clients.wise import WiseClient, WiseRefused, WiseTransfer, WiseUnavailable
 from sandbox.core import RunningStandIn, StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,10 +27,12 @@ def client(wise_server, wise) -> WiseClient:
     return WiseClient(base_url=wise_server.url, token=wise.token, profile_id=wise.profile_id, timeout=5)
 
 
-def _transfer(client: WiseClient, customer_id: str | None = None, quote_id: str | None = None) -> dict:
-    quote_id = (
-        quote_id or client.create_quote(source_currency="EUR", target_currency="EUR", target_amount=Decimal(10))["id"]
-    )
+def _quote(client: WiseClient) -> str:
+    return client.create_quote(source_currency="EUR", target_currency="EUR", target_amount=Decimal(10)).id
+
+
+def _transfer(client: WiseClient, customer_id: str | None = None, quote_id: str | None = None) -> WiseTransfer:
+    quote_id = quote_id or _quote(client)
     return client.create_transfer(
         target_account="rcpt-1",
         quote_id=quote_id,
@@ -44,7 +46,7 @@ def test_requests_need_the_bearer_token(wise_server, wise):
     assert response.status_code == 401
     bad = WiseClient(base_url=wise_server.url, token="wrong", profile_id=wise.profile_id, timeout=5)
     with pytest.raises(WiseRefused) as caught:
-        bad.get_transfer("1")
+        bad.get_transfer(transfer_id="1")
     assert caught.value.status == 401
     assert len(wise.requests) == 2  # every request is recorded, refused ones included
 
@@ -63,14 +65,15 @@ def test_same_customer_transaction_id_returns_the_same_transfer(client, wise):
     customer_id = str(uuid.uuid4())
     first = _transfer(client, customer_id)
     again = _transfer(client, customer_id)  # even with a new quote: Wise dedupes on the id
-    assert first["id"] == again["id"]
+    assert first.id == again.id
     assert len(wise.transfers) == 1
 
 
 def test_one_transfer_per_quote_and_the_id_must_be_a_uuid(client, wise):
-    first = _transfer(client)
+    quote_id = _quote(client)
+    _transfer(client, quote_id=quote_id)
     with pytest.raises(WiseRefused) as used:
-        _transfer(client, quote_id=first["quoteUuid"])
+        _transfer(client, quote_id=quote_id)
     assert used.value.code == "quote.already.used"
     with pytest.raises(WiseRefused) as bad:
         _transfer(client, customer_id="not-a-uuid")
@@ -80,20 +83,20 @@ def test_one_transfer_per_quote_and_the_id_must_be_a_uuid(client, wise):
 
 def test_funding_is_refused_unless_the_transfer_waits_for_funding(client, wise):
     transfer = _transfer(client)
-    assert client.fund_transfer(str(transfer["id"]))["status"] == "COMPLETED"
+    assert client.fund_transfer(transfer_id=transfer.id).completed
     with pytest.raises(WiseRefused) as caught:
-        client.fund_transfer(str(transfer["id"]))
+        client.fund_transfer(transfer_id=transfer.id)
     assert caught.value.status == 409
     assert len(wise.fundings) == 1
-    assert client.get_transfer(str(transfer["id"]))["status"] == "processing"
+    assert client.get_transfer(transfer_id=transfer.id).status == "processing"
 
 
 def test_cancel_works_until_funds_are_converted(client, wise):
     early, late = _transfer(client), _transfer(client)
-    assert client.cancel_transfer(str(early["id"]))["status"] == "cancelled"
-    wise.advance(late["id"], "funds_converted")
+    assert client.cancel_transfer(transfer_id=early.id).status == "cancelled"
+    wise.advance(late.id, "funds_converted")
     with pytest.raises(WiseRefused) as caught:
-        client.cancel_transfer(str(late["id"]))
+        client.cancel_transfer(transfer_id=late.id)
     assert (caught.value.status, caught.value.code) == (409, "transfer.cancellation.not.allowed")
 
 
@@ -103,7 +106,7 @@ def test_faults_surface_as_wise_unavailable(client, wise):
         client.create_quote(source_currency="EUR", target_currency="EUR", target_amount=Decimal(1))
     wise.add_fault(method="GET", path=r"^/v1/transfers/", mode="drop_connection")
     with pytest.raises(WiseUnavailable):
-        client.get_transfer("1")
+        client.get_transfer(transfer_id="1")
 
 
 class Receiver(StandIn):
@@ -119,8 +122,9 @@ def test_state_changes_are_delivered_signed_with_the_private_key(wise, client):
     try:
         wise.webhook_url = f"{receiver.url}/hook"
         transfer = _transfer(client)
-        wise.advance(transfer["id"], "outgoing_payment_sent")
-        for _ in range(100):
+        wise.advance(transfer.id, "outgoing_payment_sent")
+        deadline = time.monotonic() + 120  # generous: only a delivery that never comes waits it out
+        while time.monotonic() < deadline:
             if receiver.app.requests:
                 break
             time.sleep(0.05)
@@ -130,7 +134,7 @@ def test_state_changes_are_delivered_signed_with_the_private_key(wise, client):
     [delivery] = receiver.app.requests
     assert delivery.body["event_type"] == "transfers#state-change"
     assert delivery.body["data"]["current_state"] == "outgoing_payment_sent"
-    assert delivery.body["data"]["resource"]["id"] == transfer["id"]
+    assert str(delivery.body["data"]["resource"]["id"]) == transfer.id
     # The receiver keeps the parsed body; json.dumps gives back the exact bytes the stand-in signed.
     raw = json.dumps(delivery.body).encode()
     public_key = serialization.load_pem_public_key(wise.public_key_pem.encode())
@@ -160,4 +164,4 @@ def test_python_m_sandbox_wise_serves_the_stand_in(tmp_path):
         assert (tmp_path / "wise_standin_public.pem").read_text() == state["webhook_public_key"]
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=60)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db.models import Sum
 from django.utils import timezone
 
 from audit.models import AuditEntry, BeaconCount
@@ -15,6 +16,7 @@ from core.actors import SystemActor
 from core.models import Claim
 from pos_sync.keys import sync_claim_key
 from pos_sync.models import Order, OrderStatus, PosConnection, SyncJob, SyncJobStatus
+from pos_sync.selectors import job_counts_by_status
 from pos_sync.services import drain_due_jobs, enqueue_sync_job
 from pos_sync.services.drain import BACKOFF_CAP
 from tests.concurrency import race
@@ -103,16 +105,26 @@ def test_concurrent_drains_through_timeouts_and_dropped_answers_still_push_each_
     ]
     for path, mode, times in faults:
         square.app.add_fault(method="POST", path=path, mode=mode, times=times, delay=LATE)
-    jobs = seed_due_jobs(200, restaurants=4)
 
     ticks = 0
     with time_machine.travel(datetime(2026, 11, 25, 9, 0, tzinfo=UTC), tick=True) as clock:
+        # Seeded on the travelled clock, so due at its first tick whatever today's real date is
+        # (seeded before the travel, they were due only once the clock passed the real date).
+        jobs = seed_due_jobs(200, restaurants=4)
+        # Bounded by the work, not by the machine's speed: after the shift every unfinished job is
+        # due, so a tick that spends no attempt means the queue is stuck (fail at once); and no job
+        # has more than POS_SYNC_MAX_ATTEMPTS attempts to spend.
+        most_ticks = len(jobs) * settings.POS_SYNC_MAX_ATTEMPTS
+        spent = 0
         while SyncJob.objects.exclude(status=SyncJobStatus.SUCCESS).exists():
             ticks += 1
-            assert ticks <= 10, "jobs did not converge"
+            assert ticks <= most_ticks, f"jobs did not converge: {ticks} ticks > {most_ticks}"
             outcomes = race([lambda: drain_due_jobs(batch_size=20, time_budget=600) for _ in range(4)], timeout=600)
             assert all(o.ok for o in outcomes), [repr(o.error) for o in outcomes]
+            before, spent = spent, SyncJob.objects.aggregate(n=Sum("attempts"))["n"]
+            assert spent > before, f"tick {ticks} pushed nothing: {job_counts_by_status()}"
             clock.shift(BACKOFF_CAP + timedelta(minutes=11))  # past any backoff and any lease
+    print(f"\n200 jobs through {sum(f[2] for f in faults)} faults in {ticks} ticks ({spent} attempts)")
 
     assert ticks >= 2  # the faults did bite
     assert sum(f.times for f in square.app.faults) == 0

@@ -16,7 +16,7 @@ NO_RETRIES = {"max_retries": 0}
 LINES = [{"name": "Pasta", "quantity": "2", "base_price_money": {"amount": 1250, "currency": "USD"}}]
 
 
-def sdk(square, token: str | None = SANDBOX_TOKEN, timeout: float = 2.0) -> Square:
+def sdk(square, token: str | None = SANDBOX_TOKEN, timeout: float = 10.0) -> Square:
     return Square(token=token, base_url=square.url, timeout=timeout)
 
 

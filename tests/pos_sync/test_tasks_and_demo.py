@@ -8,7 +8,7 @@ from django.conf import settings
 from config.celery import app
 from pos_sync import demo
 from pos_sync.models import Order, PosConnection, SyncJob, SyncJobStatus
-from pos_sync.tasks import push_pending_orders
+from pos_sync.tasks import push_pending_orders_task
 from tests.factories.pos_sync import SyncJobFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ def test_the_scheduled_name_is_the_registered_drain_task(square):
     assert app.tasks[scheduled].acks_late is True
     job = SyncJobFactory()
 
-    summary = push_pending_orders.delay().get()
+    summary = push_pending_orders_task.delay().get()
 
     job.refresh_from_db()
     assert summary == {
@@ -42,7 +42,7 @@ def test_the_demo_seed_is_idempotent_and_its_queue_drains(square):
     assert Order.objects.count() == 9
     assert SyncJob.objects.count() == 6
 
-    summary = push_pending_orders.delay().get()
+    summary = push_pending_orders_task.delay().get()
 
     assert (summary["succeeded"], summary["dead"]) == (5, 1)
     dead = SyncJob.objects.get(status=SyncJobStatus.DEAD)

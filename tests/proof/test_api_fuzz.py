@@ -14,7 +14,7 @@ far: GET /api/loyalty/discounts/?status=%00 answered 500 (NUL reached PostgreSQL
 documented as bare arrays; undocumented 400/403/404 answers; HTML 404/500 pages under /api/.
 
 Tasks that an API enqueues on commit are queued on the in-memory broker, as in production, not run
-inline in the server thread (tests/proof/operations.tasks_queued_not_run). The run is
+inline in the server thread (bench/proof/operations.tasks_queued_not_run). The run is
 deterministic (fixed seed) so CI is reproducible; PROOF_FUZZ_SEED and PROOF_FUZZ_EXAMPLES widen it
 locally.
 """
@@ -38,13 +38,13 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from bench.proof.operations import tasks_queued_not_run
 from tests.factories.accounts import SuperAdminFactory, UserFactory
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory
 from tests.factories.loyalty import LoyaltyDiscountFactory
 from tests.factories.payouts import PayoutFactory
 from tests.factories.pos_sync import OrderFactory, SyncJobFactory
 from tests.proof.conftest import summary_line
-from tests.proof.operations import tasks_queued_not_run
 
 KNOWN_IDS = 8  # world() creates low ids of every kind (sequences reset): 7 payouts, 5 orders, ...
 MAX_EXAMPLES = int(os.environ.get("PROOF_FUZZ_EXAMPLES", "30"))

@@ -2,7 +2,7 @@
 select_related, an extra read in the race path) fails CI with the full list in the message.
 
 Transactional tests, so BEGIN/COMMIT/ROLLBACK are real (a TestCase would turn them into savepoints).
-The builders in tests/proof/operations.py create the data; bench/statements.py prints the same lists.
+The builders in bench/proof/operations.py create the data; bench/statements.py prints the same lists.
 """
 
 from dataclasses import dataclass
@@ -13,14 +13,14 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import BeaconCount
 from audit.transitions import apply_transition
+from bench.primitives.models import Ticket
+from bench.proof import operations
+from bench.proof.statements import capture, kind_of
 from core.actors import SystemActor
 from core.errors import Conflict
 from core.transactions import atomic
 from tests.concurrency import race
-from tests.primitives.models import Ticket
-from tests.proof import operations
 from tests.proof.conftest import summary_line
-from tests.proof.statements import capture, kind_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

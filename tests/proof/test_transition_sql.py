@@ -12,10 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from audit import transitions
 from audit.models import AuditEntry
 from audit.transitions import apply_transition
+from bench.primitives.models import Ticket
 from core.actors import SystemActor
 from tests.factories.accounts import SuperAdminFactory
 from tests.factories.payouts import PayoutFactory
-from tests.primitives.models import Ticket
 
 pytestmark = pytest.mark.django_db
 SYSTEM = SystemActor("proof")

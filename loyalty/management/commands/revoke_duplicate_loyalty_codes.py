@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from core.actors import SystemActor
-from loyalty.clients.stripe import StripeClientError
+from loyalty.clients.stripe import StripeError
 from loyalty.services import BackfillReport, revoke_duplicate_loyalty_codes
 from loyalty.services.backfill import DuplicateGroup
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
             report = revoke_duplicate_loyalty_codes(
                 actor=SystemActor("command:revoke_duplicate_loyalty_codes"), dry_run=dry_run, on_groups=self._progress
             )
-        except StripeClientError as exc:
+        except StripeError as exc:
             raise CommandError(f"Stripe could not be read: {exc.describe()}") from exc
         self._summary(report, dry_run)
         if report.errors:

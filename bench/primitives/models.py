@@ -1,4 +1,5 @@
-"""A test-only model that exercises the shared transition helper without any domain rules."""
+"""A model that exercises the shared transition helper without any domain rules: installed only by
+config.settings_test, for the tests (tests/audit, tests/proof) and the benchmarks (bench/transitions.py)."""
 
 from django.db import models
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition

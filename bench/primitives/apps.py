@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class PrimitivesConfig(AppConfig):
-    name = "tests.primitives"
+    name = "bench.primitives"
     label = "primitives"

@@ -5,38 +5,44 @@ bench/statements.py (prints them), so the bench shows exactly what CI holds the 
 Steady state is measured, as production sees it: the ContentType cache is warm, and tasks that an
 operation enqueues on commit are queued on the (in-memory) broker, not run inline. What a task then
 does is its own operation (e.g. the POS push below is the drain task's work for one job).
+
+The data is made with the ORM here, not with the tests' factories, so that bench never imports
+tests; the rows are the ones the factories would make (same amounts, rates, states and dates).
 """
 
 import importlib
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
 
-from affiliates.models import Affiliate
+from affiliates.models import Affiliate, Commission, CommissionStatus, KycStatus
 from affiliates.services import evaluate_tier
 from audit.transitions import apply_transition
 from config.celery import app as celery_app
 from core.actors import SystemActor
 from core.errors import Conflict
 from core.transactions import atomic
-from loyalty.models import LoyaltyDiscount
+from loyalty.anniversaries import add_months
+from loyalty.models import PRO_PLAN, LoyaltyDiscount, Subscription, SubscriptionStatus
 from loyalty.services import apply_loyalty
-from payouts.models import Payout
+from payouts.models import Payout, PayoutStatus
 from payouts.services import approve_payout, reject_payout
-from pos_sync.models import SyncJob
+from pos_sync.models import Order, OrderStatus, PosConnection, SyncJob, SyncJobStatus
 from pos_sync.services import drain_due_jobs
-from tests.factories.accounts import SuperAdminFactory
-from tests.factories.affiliates import AffiliateFactory, CommissionFactory
-from tests.factories.loyalty import SubscriptionFactory
-from tests.factories.payouts import PayoutFactory, funded_affiliate
-from tests.factories.pos_sync import SyncJobFactory
 
 SYSTEM = SystemActor("proof")
+SQUARE_SANDBOX_TOKEN = "square-sandbox-token"  # what the Square stand-in accepts by default
+_serial = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -62,17 +68,102 @@ def _warm(*models: type) -> None:
         ContentType.objects.get_for_model(model)
 
 
+def _user(username: str | None = None, *, superuser: bool = False) -> Any:
+    username = username or f"proof-{'admin' if superuser else 'user'}-{next(_serial)}"
+    user, _ = get_user_model().objects.get_or_create(
+        username=username,
+        defaults={
+            "email": f"{username}@example.com",
+            "password": make_password("pw"),
+            "is_staff": superuser,
+            "is_superuser": superuser,
+        },
+    )
+    return user
+
+
+def _affiliate(*, commission_rate: int = 20) -> Affiliate:
+    n = next(_serial)
+    return Affiliate.objects.create(
+        user=_user(), commission_rate=commission_rate, kyc_status=KycStatus.VERIFIED, wise_recipient_id=f"rcpt-{n}"
+    )
+
+
+def _commission(affiliate: Affiliate, *, amount: Decimal, currency: str, status: str) -> Commission:
+    n = next(_serial)
+    return Commission.objects.create(
+        affiliate=affiliate,
+        stripe_invoice_id=f"in_proof_{n:08d}",
+        stripe_event_id=f"evt_proof_{n:08d}",
+        amount=amount,
+        currency=currency,
+        rate=20,
+        status=status,
+    )
+
+
+def _requested_payout() -> Payout:
+    """A requested payout of 310.00 EUR by an affiliate with 1,000.00 EUR of approved commissions."""
+    affiliate = _affiliate()
+    _commission(affiliate, amount=Decimal("1000.00"), currency="EUR", status=CommissionStatus.APPROVED)
+    return Payout.objects.create(
+        affiliate=affiliate, amount=Decimal("310.00"), currency="EUR", status=PayoutStatus.REQUESTED
+    )
+
+
+def _due_sync_job() -> SyncJob:
+    """A closed order (2 x 12.50 + 1 x 3.00 USD) at a Square location, its push due now."""
+    n = next(_serial)
+    connection = PosConnection.objects.create(
+        restaurant_name=f"Restaurant {n}",
+        provider="square",
+        location_id=f"LOC{n:04d}",
+        access_token=SQUARE_SANDBOX_TOKEN,
+    )
+    lines = [
+        {"name": "Pasta", "quantity": 2, "unit_price": "12.50"},
+        {"name": "Water", "quantity": 1, "unit_price": "3.00"},
+    ]
+    order = Order.objects.create(
+        connection=connection,
+        table_id=f"T{n}",
+        line_items=lines,
+        total=sum((Decimal(line["unit_price"]) * line["quantity"] for line in lines), Decimal("0")),
+        currency="USD",
+        placed_at=timezone.now(),
+        status=OrderStatus.CLOSED,
+    )
+    return SyncJob.objects.create(
+        order=order, provider="square", status=SyncJobStatus.PENDING, next_attempt_at=timezone.now()
+    )
+
+
+def _due_subscription() -> Subscription:
+    """An active Pro subscription whose first anniversary passed an hour ago."""
+    n = next(_serial)
+    started = add_months(timezone.now(), -12) - timedelta(hours=1)
+    return Subscription.objects.create(
+        user=_user(),
+        stripe_customer_id=f"cus_proof_{n:08d}",
+        stripe_subscription_id=f"sub_proof_{n:08d}",
+        plan=PRO_PLAN,
+        status=SubscriptionStatus.ACTIVE,
+        pro_started_at=started,
+        last_event_at=started,
+    )
+
+
 def approve() -> Operation:
-    admin = SuperAdminFactory()
-    payout = PayoutFactory(affiliate=funded_affiliate())
+    admin = _user(superuser=True)
+    payout = _requested_payout()
     _warm(Payout)
     return Operation("approve a payout", lambda: approve_payout(payout_id=payout.pk, actor=admin))
 
 
 def _approved_by_someone_else() -> tuple[Payout, Any]:
     """A payout that one super-admin approved after another loaded it as requested."""
-    kerem, ana = SuperAdminFactory(username="kerem"), SuperAdminFactory(username="ana")
-    payout = PayoutFactory(affiliate=funded_affiliate())
+    kerem, ana = _user("kerem", superuser=True), _user("ana", superuser=True)
+    payout = _requested_payout()
     stale = Payout.objects.get(pk=payout.pk)
     with tasks_queued_not_run():
         approve_payout(payout_id=payout.pk, actor=kerem)
@@ -108,8 +199,8 @@ def lost_race_unrendered() -> Operation:
 def evaluate_tier_change() -> Operation:
     tiers_migration = importlib.import_module("affiliates.migrations.0003_default_tiers")
     tiers_migration.create_default_tiers(apps, None)  # a transactional test flushed the data migration
-    affiliate = AffiliateFactory(commission_rate=20)
-    CommissionFactory(affiliate=affiliate, amount=Decimal("2000.00"), currency="USD")
+    affiliate = _affiliate(commission_rate=20)
+    _commission(affiliate, amount=Decimal("2000.00"), currency="USD", status=CommissionStatus.PENDING)
     _warm(Affiliate)
     return Operation(
         "evaluate_tier (promotion)",
@@ -121,7 +212,7 @@ def pos_push() -> Operation:
     """One due job drained: take it (lock, claim, set aside), push it to Square (two HTTP calls,
     no transaction open), record the success with the claim's completion. Needs SQUARE_BASE_URL
     pointing at a Square stand-in."""
-    SyncJobFactory()
+    _due_sync_job()
     _warm(SyncJob)
     return Operation("one POS push (drain of one due job)", lambda: drain_due_jobs(batch_size=50))
 
@@ -132,7 +223,7 @@ def loyalty_grant() -> Operation:
     (HTTP, no transaction open), the guarded pending -> applied, then the tick's two sweeps (codes
     of revoked rows, unsent emails). The email is queued on commit. Needs STRIPE_API_BASE pointing
     at a Stripe stand-in."""
-    SubscriptionFactory()
+    _due_subscription()
     _warm(LoyaltyDiscount)
     return Operation("one loyalty grant (apply_loyalty tick, one due subscriber)", lambda: apply_loyalty(actor=SYSTEM))
 
