@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "core",
     "audit",
     "webhooks",
+    "ledger",
     "affiliates",
     "payouts",
     "pos_sync",

@@ -1,0 +1,13 @@
+"""ledger: the books. The single source of truth for money amounts.
+
+Owns accounts (one per kind, owner and currency), immutable double-entry transfers with
+TigerBeetle's guarantees carried into PostgreSQL (at most one transfer per caller-given id, a
+replay returns the original; two-phase reserve / post / void, each pending transfer resolved at
+most once; an affiliate's payable account is never debited beyond its credits except by a
+reversal), the currency table (ISO 4217 codes, minor-unit exponents from CLDR via Babel), the
+balance selectors (balance, available, statement, trial balance) and `check_ledger`.
+
+Imports: core only (core.errors, core.transactions, core.admin_base) plus Django and Babel. It
+must not import audit, webhooks, the domain apps, portal or config: they post through
+ledger.services and read through ledger.selectors, never the other way round.
+"""

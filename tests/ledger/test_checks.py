@@ -1,0 +1,123 @@
+"""check_ledger: passes on a sound book, exits non-zero with a readable report on any difference."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from ledger.checks import check_ledger
+from ledger.models import AccountKind, TransferKind
+from ledger.services import account_for, post_pending, post_transfer, reserve, void_pending
+from tests.ledger.conftest import earn
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def book(payable, expense, clearing, refunds):
+    earn(payable, expense, 1_000, transfer_id="c1")
+    post_pending(
+        pending_id=reserve(transfer_id="p1", debit=payable, credit=clearing, amount=300, kind=TransferKind.PAYOUT).pk
+    )
+    void_pending(
+        pending_id=reserve(transfer_id="p2", debit=payable, credit=clearing, amount=200, kind=TransferKind.PAYOUT).pk
+    )
+    reserve(transfer_id="p3", debit=payable, credit=clearing, amount=100, kind=TransferKind.PAYOUT)
+    post_transfer(transfer_id="r1", debit=payable, credit=refunds, amount=900, kind=TransferKind.COMMISSION_REVERSED)
+    yen = account_for(kind=AccountKind.AFFILIATE_PAYABLE, owner_id="affiliate:1", currency="JPY")
+    earn(yen, account_for(kind=AccountKind.COMMISSION_EXPENSE, currency="JPY"), 1_500, transfer_id="c2")
+
+
+def run_command() -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("check_ledger", stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_a_sound_book_passes(book):
+    out, err = run_command()
+    assert out.strip() == "ledger OK: 8 transfers, 6 accounts, currencies EUR, JPY"
+    assert err == ""
+
+
+def test_an_empty_book_passes():
+    assert run_command()[0].strip() == "ledger OK: 0 transfers, 0 accounts, currencies none"
+
+
+def failing_report() -> str:
+    err = io.StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("check_ledger", stdout=io.StringIO(), stderr=err)
+    assert failed.value.returncode == 1  # manage.py exits with it
+    return err.getvalue()
+
+
+def test_an_edited_balance_column_fails_with_the_difference(book, payable):
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_account SET credits_posted = credits_posted + 5 WHERE id = %s", [payable.pk])
+    report = failing_report()
+    assert "[columns] account" in report
+    assert "credits_posted = 1005, the sum of its transfers = 1000 (difference 5)" in report
+    assert "[trial_balance] EUR: posted debits 2200 != posted credits 2205" in report
+
+
+def test_a_moved_platform_column_fails(book, clearing):
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_account SET debits_posted = 7 WHERE id = %s", [clearing.pk])
+    assert "debits_posted = 7, 0 (untracked account) = 0" in failing_report()
+
+
+def test_an_edited_transfer_fails(book, immutability_trigger_off):
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_transfer SET amount = 999 WHERE id = 'c1'")
+    assert "credits_posted = 1000, the sum of its transfers = 999" in failing_report()
+
+
+def test_a_resolution_that_does_not_match_its_pending_transfer_fails(book, payable, clearing):
+    # Written around the service (inserts are allowed by the trigger): a void of p3 for less than held.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_transfer (id, debit_account_id, credit_account_id, amount, currency, kind, flag, "
+            "pending_id, reference, created_at) VALUES ('p3:void', %s, %s, 40, 'EUR', 'payout', 'void_pending', "
+            "'p3', '', now())",
+            [payable.pk, clearing.pk],
+        )
+    report = check_ledger()
+    assert not report.ok
+    assert "[resolution] 'p3:void' (void_pending) has amount 40, beyond what 'p3' held" in report.summary()
+
+
+def test_an_overdraft_without_a_reversal_fails(payable, expense):
+    earn(payable, expense, 100)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_account SET debits_posted = 150 WHERE id = %s", [payable.pk])
+    assert "[overdraft]" in failing_report()
+
+
+def test_a_resolution_of_a_plain_transfer_with_other_accounts_fails(book, payable, clearing):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_transfer (id, debit_account_id, credit_account_id, amount, currency, kind, flag, "
+            "pending_id, reference, created_at) VALUES ('c1:post', %s, %s, 10, 'EUR', 'payout', 'post_pending', "
+            "'c1', '', now())",
+            [clearing.pk, payable.pk],
+        )
+    findings = {str(f) for f in check_ledger().findings}
+    assert "[resolution] 'c1:post' resolves 'c1', which is not a pending transfer" in findings
+    assert "[resolution] 'c1:post' does not copy the accounts, currency and kind of 'c1'" in findings
+
+
+def test_a_transfer_in_another_currency_than_its_accounts_fails(book, payable, expense):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_transfer (id, debit_account_id, credit_account_id, amount, currency, kind, flag, "
+            "reference, created_at) VALUES ('odd', %s, %s, 10, 'JPY', 'adjustment', 'plain', '', now())",
+            [expense.pk, payable.pk],
+        )
+    assert "[currency] transfer 'odd' in JPY does not match its accounts' currency" in failing_report()
+
+
+def test_check_ledger_reads_a_fixed_number_of_statements(book, django_assert_max_num_queries):
+    with django_assert_max_num_queries(7):
+        assert check_ledger().ok
