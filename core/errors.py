@@ -23,6 +23,10 @@ class ErrorCode(models.TextChoices):
     NOT_AUTHENTICATED = "not_authenticated"
     SERVER_ERROR = "server_error"
     INVALID_CLAIM_KEY = "invalid_claim_key"
+    # core.currencies
+    UNKNOWN_CURRENCY = "unknown_currency"
+    INVALID_AMOUNT = "invalid_amount"
+    TOO_MANY_DECIMALS = "too_many_decimals"
 
 
 class DomainError(Exception):

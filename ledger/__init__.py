@@ -4,10 +4,9 @@ Owns accounts (one per kind, owner and currency), immutable double-entry transfe
 TigerBeetle's guarantees carried into PostgreSQL (at most one transfer per caller-given id, a
 replay returns the original; two-phase reserve / post / void, each pending transfer resolved at
 most once; an affiliate's payable account is never debited beyond its credits except by a
-reversal), the currency table (ISO 4217 codes, minor-unit exponents from CLDR via Babel), the
-balance selectors (balance, available, statement, trial balance) and `check_ledger`.
+reversal), the balance selectors (balance, available, statement, trial balance) and `check_ledger`.
 
-Imports: core only (core.errors, core.transactions, core.admin_base) plus Django and Babel. It
+Imports: core only (core.errors, core.currencies, core.transactions, core.admin_base) plus Django. It
 must not import audit, webhooks, the domain apps, portal or config: they post through
 ledger.services and read through ledger.selectors, never the other way round.
 """

@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from core.admin_base import ReadOnlyAdmin
+from core.currencies import from_minor
 from ledger import selectors
-from ledger.currencies import from_minor
 from ledger.models import Account, Transfer
 
 

@@ -9,7 +9,8 @@
    currency and kind; a post moves at most the pending amount (a partial post, TigerBeetle's
    rule: the rest is released), a void records exactly the pending amount.
 5. Every transfer is in its accounts' currency, a known one.
-6. An enforce_balance account is below zero only if a reversal (OVERDRAFT_KINDS) debited it.
+6. An enforce_balance account is below zero only if a single-phase OVERDRAFT_KINDS debit (a reversal,
+   a payout Wise sent after its hold was released) took it there.
 """
 
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, F, Q
 
-from ledger.currencies import known_currencies
+from core.currencies import known_currencies
 from ledger.models import OVERDRAFT_KINDS, RESOLUTION_FLAGS, Account, Transfer, TransferFlag
 from ledger.selectors import COLUMNS, Balance, TrialBalanceRow, account_balances, derived_balances, trial_balance
 
@@ -160,7 +161,9 @@ def _overdrafts(accounts: list[Account]) -> Iterator[Finding]:
     }
     if not below_zero:
         return
-    reversed_ = Transfer.objects.filter(debit_account_id__in=below_zero, kind__in=OVERDRAFT_KINDS)
+    reversed_ = Transfer.objects.filter(
+        debit_account_id__in=below_zero, kind__in=OVERDRAFT_KINDS, flag=TransferFlag.PLAIN
+    )
     for pk in set(below_zero) - set(reversed_.values_list("debit_account_id", flat=True)):
         account = below_zero[pk]
         yield Finding(

@@ -4,8 +4,6 @@ from django.db import models
 
 
 class LedgerErrorCode(models.TextChoices):
-    UNKNOWN_CURRENCY = "unknown_currency"
-    TOO_MANY_DECIMALS = "too_many_decimals"
     INVALID_AMOUNT = "invalid_amount"
     CURRENCY_MISMATCH = "currency_mismatch"
     SAME_ACCOUNT = "same_account"

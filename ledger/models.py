@@ -44,10 +44,12 @@ class TransferKind(models.TextChoices):
     ADJUSTMENT = "adjustment", "Adjustment"
 
 
-# A reversal after the money went out may take an enforce_balance account below zero (a clawback
-# carried forward): its debit is applied unconditionally. Every other debit of such an account is
-# the one guarded UPDATE.
-OVERDRAFT_KINDS = frozenset({TransferKind.COMMISSION_REVERSED})
+# A single-phase debit that records money which already went out may take an enforce_balance
+# account below zero (a clawback carried forward): a reversal (refund, lost dispute) or a payout
+# Wise sent after its hold had been released (a late success). Its debit is applied
+# unconditionally. Every other debit of such an account, and every reservation (pending) whatever
+# its kind, is the one guarded UPDATE.
+OVERDRAFT_KINDS = frozenset({TransferKind.COMMISSION_REVERSED, TransferKind.PAYOUT})
 
 
 class TransferFlag(models.TextChoices):

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from core import currencies
 from core.errors import BusinessRuleViolation, Conflict, NotFound, ValidationError
 from core.transactions import atomic
-from ledger import currencies
 from ledger.errors import LedgerErrorCode
 from ledger.models import (
     ACCOUNT_POLICIES,
@@ -108,7 +108,7 @@ def post_transfer(
     """A single-phase transfer: posted at once on both accounts.
 
     A debit of an enforce_balance account is guarded (insufficient_balance) unless `kind` is a
-    reversal (OVERDRAFT_KINDS: a refund after the money went out), which may take it below zero.
+    reversal or a late payout (OVERDRAFT_KINDS: money that already went out), which may take it below zero.
     Safety: validation, UNIQUE id (replay returns the original), guarded UPDATE, pk lock order."""
     spec = _new_spec(transfer_id, debit, credit, amount, kind, reference, TransferFlag.PLAIN)
     return _insert_and_move(spec)
@@ -320,10 +320,10 @@ def _moves(spec: _Spec) -> list[_Move]:
         ),
         TransferFlag.VOID_PENDING: ({"debits_pending": -held}, {"credits_pending": -held}),
     }[TransferFlag(spec.flag)]
-    guarded = (
-        spec.debit.enforce_balance
-        and spec.flag in (TransferFlag.PLAIN, TransferFlag.PENDING)
-        and spec.kind not in OVERDRAFT_KINDS
+    # A reservation is always guarded; only a single-phase debit of an overdraft kind (money that
+    # already went out) may take the account below zero.
+    guarded = spec.debit.enforce_balance and (
+        spec.flag == TransferFlag.PENDING or (spec.flag == TransferFlag.PLAIN and spec.kind not in OVERDRAFT_KINDS)
     )
     moves = [
         _Move(spec.debit, debit_deltas, guard=spec.amount if guarded else None),

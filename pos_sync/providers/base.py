@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+from core import currencies
+from core.errors import ValidationError
 from pos_sync.errors import PosSyncErrorCode
 
 # Currencies whose minor unit is not 1/100 (ISO 4217); the rest have two decimals.
-MINOR_UNIT_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3}
 
 
 class ProviderError(Exception):
@@ -106,16 +107,15 @@ class PosProvider(Protocol):
 
 
 def to_minor_units(amount: Decimal | str, currency: str) -> int:
-    exponent = MINOR_UNIT_EXPONENTS.get(currency.upper(), 2)
-    scaled = Decimal(amount).scaleb(exponent)
-    if scaled != scaled.to_integral_value():
+    """Square amounts are in the currency's smallest ISO 4217 unit (cents for USD, yen for JPY):
+    the product's one currency table decides, and an amount it refuses is never sent."""
+    try:
+        return currencies.to_minor(Decimal(amount), currency)
+    except ValidationError as exc:
         raise ProviderError(
-            PosSyncErrorCode.INVALID_ORDER,
-            f"{amount} {currency} has more decimals than {currency} allows.",
-            retryable=False,
-        )
-    return int(scaled)
+            PosSyncErrorCode.INVALID_ORDER, f"{amount} {currency} cannot be sent: {exc.message}.", retryable=False
+        ) from exc
 
 
 def from_minor_units(amount: int, currency: str) -> Decimal:
-    return Decimal(amount).scaleb(-MINOR_UNIT_EXPONENTS.get(currency.upper(), 2))
+    return currencies.from_minor(amount, currency)

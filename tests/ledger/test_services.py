@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
-from core.errors import BusinessRuleViolation, Conflict, NotFound, ValidationError
+from core.errors import BusinessRuleViolation, Conflict, ErrorCode, NotFound, ValidationError
 from ledger.errors import LedgerErrorCode
 from ledger.models import Account, AccountKind, Transfer, TransferFlag, TransferKind
 from ledger.selectors import Balance, available, balance
@@ -46,7 +46,7 @@ def test_account_for_creates_once_with_the_kinds_policy(payable, expense):
 @pytest.mark.parametrize(
     ("kind", "owner_id", "currency", "code"),
     [
-        (AccountKind.AFFILIATE_PAYABLE, "affiliate:1", "ABC", LedgerErrorCode.UNKNOWN_CURRENCY),
+        (AccountKind.AFFILIATE_PAYABLE, "affiliate:1", "ABC", ErrorCode.UNKNOWN_CURRENCY),
         (AccountKind.AFFILIATE_PAYABLE, "", "EUR", LedgerErrorCode.INVALID_ACCOUNT),
         (AccountKind.WISE_CLEARING, "affiliate:1", "EUR", LedgerErrorCode.INVALID_ACCOUNT),
         ("savings", "", "EUR", LedgerErrorCode.INVALID_KIND),
@@ -95,7 +95,7 @@ def test_an_account_in_an_unknown_currency_cannot_post(payable):
     other = Account.objects.create(kind=AccountKind.COMMISSION_EXPENSE, currency="ABC")
     with pytest.raises(ValidationError) as refused:
         earn(odd, other, 100)
-    assert refused.value.code == LedgerErrorCode.UNKNOWN_CURRENCY
+    assert refused.value.code == ErrorCode.UNKNOWN_CURRENCY
     assert not Transfer.objects.exists()
 
 
