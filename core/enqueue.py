@@ -12,6 +12,7 @@ delay, never the work.
 """
 
 import functools
+import threading
 
 import structlog
 from celery import current_app
@@ -26,6 +27,9 @@ logger = structlog.get_logger(__name__)
 # What a broker that is down or unreachable raises from apply_async (kombu wraps most connection
 # errors in OperationalError; a refused socket can surface as OSError).
 BROKER_ERRORS = (OperationalError, OSError)
+# One discovery at a time: threads that enqueue at once would otherwise see a tasks module that
+# another thread is still importing, and its task as "not registered".
+_discovery = threading.Lock()
 
 
 def enqueue_on_commit(task_name: str, *args: object) -> None:
@@ -49,5 +53,7 @@ def registered_task(task_name: str) -> Task:
     """The task registered under `task_name`. Celery discovers the apps' tasks modules lazily (in
     a worker at start-up); a web process discovers them on its first enqueue."""
     if task_name not in current_app.tasks:
-        current_app.loader.import_default_modules()
+        with _discovery:
+            if task_name not in current_app.tasks:
+                current_app.loader.import_default_modules()
     return current_app.tasks[task_name]
