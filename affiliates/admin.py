@@ -8,7 +8,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from affiliates import services
-from affiliates.models import Affiliate, Commission, Referral, Tier, TierEvent
+from affiliates.models import Affiliate, Commission, Referral, StripeAdjustment, Tier, TierEvent
+from core import currencies
 from core.actors import signed_in_user
 from core.admin_base import ReadOnlyAdmin, SuperAdminReadOnlyAdmin
 from core.admin_messages import report_error
@@ -52,12 +53,31 @@ class ReferralAdmin(admin.ModelAdmin):
 class CommissionAdmin(ReadOnlyAdmin):
     """Commissions come from Stripe's invoice.paid only; the actions change status through services."""
 
-    list_display = ["id", "affiliate", "stripe_invoice_id", "amount", "currency", "rate", "status", "created_at"]
-    list_filter = ["status", "currency"]
+    list_display = [
+        "id",
+        "affiliate",
+        "stripe_invoice_id",
+        "amount_shown",
+        "currency",
+        "rate",
+        "reversed_shown",
+        "disputed",
+        "status",
+        "created_at",
+    ]
+    list_filter = ["status", "disputed", "currency"]
     search_fields = ["stripe_invoice_id", "stripe_event_id", "affiliate__user__username"]
     list_select_related = ["affiliate__user"]
     date_hierarchy = "created_at"
     actions = ["approve_selected", "reverse_selected"]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, obj: Commission) -> str:
+        return str(obj.amount_display)  # the currency's own decimals: 0.200 KWD, 20.00 USD, 500 JPY
+
+    @admin.display(description="refunded / lost")
+    def reversed_shown(self, obj: Commission) -> str:
+        return str(currencies.from_minor(obj.reversed_minor, obj.currency)) if obj.reversed_minor else "-"
 
     @admin.action(description="Approve selected commissions (make them payable)")
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Commission]) -> None:
@@ -105,3 +125,23 @@ class TierEventAdmin(SuperAdminReadOnlyAdmin):
     search_fields = ["affiliate__user__username", "cause"]
     list_select_related = ["affiliate__user"]
     date_hierarchy = "created_at"
+
+
+@admin.register(StripeAdjustment)
+class StripeAdjustmentAdmin(ReadOnlyAdmin):
+    """Refunds and disputes as Stripe reported them; a blank invoice is still being matched."""
+
+    list_display = [
+        "id",
+        "kind",
+        "stripe_object_id",
+        "stripe_invoice_id",
+        "stripe_payment_intent_id",
+        "amount",
+        "charge_amount",
+        "currency",
+        "status",
+        "updated_at",
+    ]
+    list_filter = ["kind", "status", "currency"]
+    search_fields = ["stripe_object_id", "stripe_charge_id", "stripe_payment_intent_id", "stripe_invoice_id"]

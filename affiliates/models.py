@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from core import currencies
+
 
 class KycStatus(models.TextChoices):
     PENDING = "pending"
@@ -56,20 +58,44 @@ class Commission(FSMModelMixin, models.Model):
     # The second belt behind the event-id claim: one commission per invoice, whatever the events.
     stripe_invoice_id = models.CharField(max_length=255, unique=True)
     stripe_event_id = models.CharField(max_length=255)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    # Major units with the currency's own precision (3 decimals: KWD, BHD ...; the ISO minor unit
+    # of every currency Stripe charges in fits). amount_minor is what the ledger posts.
+    amount = models.DecimalField(max_digits=15, decimal_places=3)
     currency = models.CharField(max_length=3)
     rate = models.PositiveSmallIntegerField(help_text="Commission rate applied, whole percent.")
     status = FSMField(choices=CommissionStatus.choices, default=CommissionStatus.PENDING, protected=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # What Stripe said was paid (Stripe's smallest unit): the denominator of a partial refund.
+    invoice_amount_paid = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Cumulative minor units taken back (partial refunds, a lost dispute). Moved only by
+    # affiliates.services.commissions under the commission row lock, and only upwards: the
+    # ledger's reversals of an approved commission sum to it, an approval posts amount - this.
+    reversed_minor = models.BigIntegerField(default=0, editable=False)
+    # An open dispute: the commission is not approved while it lasts (won -> released, lost -> reversed).
+    disputed = models.BooleanField(default=False, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["affiliate", "created_at"], name="commission_affiliate_created")]
         constraints = [
-            models.CheckConstraint(condition=models.Q(amount__gte=Decimal("0")), name="commission_amount_not_negative")
+            models.CheckConstraint(condition=models.Q(amount__gte=Decimal("0")), name="commission_amount_not_negative"),
+            models.CheckConstraint(condition=models.Q(reversed_minor__gte=0), name="commission_reversed_not_negative"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency} for {self.stripe_invoice_id}"
+        return f"{self.amount_display} {self.currency} for {self.stripe_invoice_id}"
+
+    @property
+    def amount_minor(self) -> int:
+        return currencies.to_minor(Decimal(self.amount), self.currency)
+
+    @property
+    def amount_display(self) -> Decimal:
+        """The amount with exactly the currency's decimals (0.200 KWD, 20.00 USD, 500 JPY)."""
+        return currencies.from_minor(self.amount_minor, self.currency)
+
+    @property
+    def net_minor(self) -> int:
+        return self.amount_minor - self.reversed_minor
 
     @transition(field=status, source=CommissionStatus.PENDING, target=CommissionStatus.APPROVED)
     def approve(self) -> None:
@@ -80,6 +106,50 @@ class Commission(FSMModelMixin, models.Model):
     )
     def reverse(self) -> None:
         pass
+
+
+class AdjustmentKind(models.TextChoices):
+    REFUND = "refund"
+    DISPUTE = "dispute"
+
+
+class AdjustmentStatus(models.TextChoices):
+    REFUNDED = "refunded"  # a refund: `amount` is the charge's cumulative amount_refunded
+    OPEN = "open"  # a dispute under way: the commission is held
+    WON = "won"
+    LOST = "lost"
+
+
+class StripeAdjustment(models.Model):
+    """A refund or dispute as Stripe reported it, kept whether or not its invoice's commission
+    exists yet: webhooks are unordered, so a refund may arrive before invoice.paid. The
+    commission is settled from these rows (when either side arrives), never from one event.
+
+    One row per Stripe object (UNIQUE kind + object id): a charge's refunds are cumulative
+    (amount_refunded only grows), a dispute's status moves open -> won | lost and never back.
+    """
+
+    kind = models.CharField(max_length=10, choices=AdjustmentKind.choices)
+    stripe_object_id = models.CharField(max_length=255, help_text="The charge (refunds) or dispute id.")
+    stripe_charge_id = models.CharField(max_length=255, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # Blank until matched: on API versions from 2025-03-31 a Charge no longer names its invoice.
+    stripe_invoice_id = models.CharField(max_length=255, blank=True, db_index=True)
+    amount = models.BigIntegerField(help_text="Stripe's smallest unit: refunded so far, or disputed.")
+    charge_amount = models.BigIntegerField(default=0, help_text="The charge's amount (Stripe's smallest unit).")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=AdjustmentStatus.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "stripe_object_id"], name="stripe_adjustment_one_per_object"),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="stripe_adjustment_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.stripe_object_id} ({self.status}) -> {self.stripe_invoice_id or '?'}"
 
 
 class Tier(models.Model):

@@ -160,4 +160,3 @@ def commission_for(*, affiliate: Affiliate, commission_id: int) -> Commission:
     if commission is None:
         raise NotFound(f"Commission #{commission_id} not found.", code=AffiliateErrorCode.COMMISSION_NOT_FOUND)
     return commission
-

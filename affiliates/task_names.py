@@ -4,3 +4,4 @@ Services enqueue by name through core.enqueue: tasks import services, never the 
 """
 
 EVALUATE_TIER = "affiliates.tasks.evaluate_tier"
+MATCH_ADJUSTMENT_INVOICE = "affiliates.tasks.match_adjustment_invoice"

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from affiliates import services
-from affiliates.task_names import EVALUATE_TIER
+from affiliates.task_names import EVALUATE_TIER, MATCH_ADJUSTMENT_INVOICE
 from core.actors import SystemActor
 
 
@@ -24,3 +24,17 @@ def reevaluate_changed_affiliates_task() -> int:
 @shared_task(name="affiliates.tasks.approve_held_commissions", acks_late=True)
 def approve_held_commissions_task() -> int:
     return services.approve_held_commissions(actor=SystemActor("task:approve_held_commissions"))
+
+
+@shared_task(name=MATCH_ADJUSTMENT_INVOICE, acks_late=True)
+def match_adjustment_invoice_task(adjustment_id: int) -> str | None:
+    """Enqueued on commit for a refund or dispute whose payload names no invoice; idempotent."""
+    return services.match_adjustment_invoice(
+        adjustment_id=adjustment_id, actor=SystemActor("task:match_adjustment_invoice")
+    )
+
+
+@shared_task(name="affiliates.tasks.match_unmatched_adjustments", acks_late=True)
+def match_unmatched_adjustments_task() -> int:
+    """Sweeper for matches lost with a process that died after commit, or with a Stripe outage."""
+    return services.match_unmatched_adjustments(actor=SystemActor("task:match_unmatched_adjustments"))

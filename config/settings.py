@@ -175,6 +175,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "affiliates.tasks.approve_held_commissions",
         "schedule": crontab(minute=17),
     },
+    "match-unmatched-stripe-adjustments": {
+        "task": "affiliates.tasks.match_unmatched_adjustments",
+        "schedule": timedelta(minutes=10),
+    },
     "push-pending-orders": {
         "task": "pos_sync.tasks.push_pending_orders",
         "schedule": timedelta(minutes=1),

@@ -25,7 +25,8 @@ from core.admin_messages import report_error
 from core.errors import Conflict, DomainError
 from payouts import services
 from payouts.errors import PayoutConflict
-from payouts.models import Payout, PayoutStatus
+from payouts.models import Payout, PayoutAttempt, PayoutStatus
+from payouts.selectors import available_balance
 
 # Review decisions only: processing/paid/failed belong to the dispatch, the webhook and the poller
 # (a processing payout is stopped with "Cancel at Wise", whose webhook then fails it).
@@ -95,9 +96,40 @@ def _selected_ids(request: HttpRequest, queryset: QuerySet[Payout]) -> list[int]
     return sorted({int(pk) for pk in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if pk.isdigit()})
 
 
+class PayoutAttemptInline(admin.TabularInline):
+    """Every attempt's Wise transfer, kept for ever (read-only: only dispatch and webhooks write it)."""
+
+    model = PayoutAttempt
+    fields = readonly_fields = (
+        "number",
+        "wise_transfer_id",
+        "wise_state",
+        "wise_state_at",
+        "dispatched_at",
+        "funded_at",
+        "customer_transaction_id",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Payout | None = None) -> bool:
+        return False
+
+
 @admin.register(Payout)
 class PayoutAdmin(admin.ModelAdmin):
-    list_display = ["id", "affiliate", "amount", "currency", "kyc", "status", "reviewed_by", "age"]
+    list_display = [
+        "id",
+        "affiliate",
+        "amount",
+        "currency",
+        "kyc",
+        "status",
+        "paid_after_failure",
+        "reviewed_by",
+        "age",
+    ]
+    inlines = [PayoutAttemptInline]
     list_filter = [StatusFilter]
     list_select_related = ["affiliate__user", "reviewed_by"]
     search_fields = ["id", "affiliate__user__username", "wise_transfer_id"]
@@ -110,6 +142,7 @@ class PayoutAdmin(admin.ModelAdmin):
         "affiliate",
         "amount",
         "currency",
+        "affiliate_balance",
         "status",
         "reason",
         "reviewed_by",
@@ -121,13 +154,27 @@ class PayoutAdmin(admin.ModelAdmin):
         "wise_funded_at",
         "wise_state",
         "wise_state_at",
+        "paid_after_failure_at",
         "created_at",
     )
     readonly_fields = fields  # status (and everything else) changes only through the services
 
+    @admin.display(description="Affiliate's available balance")
+    def affiliate_balance(self, payout: Payout) -> str:
+        """From the books (one query, change page only): earned less held and paid out; negative
+        while a reversal's clawback is carried forward, and then nothing can be approved."""
+        return f"{available_balance(affiliate=payout.affiliate, currency=payout.currency)} {payout.currency}"
+
     @admin.display(description="KYC", ordering="affiliate__kyc_status")
     def kyc(self, payout: Payout) -> str:
         return payout.affiliate.kyc_status
+
+    @admin.display(description="Paid after failure", ordering="paid_after_failure_at")
+    def paid_after_failure(self, payout: Payout) -> str:
+        """Wise sent money after it was released: the critical beacon's object, for a human to settle."""
+        if payout.paid_after_failure_at is None:
+            return ""
+        return f"PAID AFTER FAILURE {timezone.localtime(payout.paid_after_failure_at):%Y-%m-%d %H:%M}"
 
     @admin.display(description="Age", ordering="created_at")
     def age(self, payout: Payout) -> str:

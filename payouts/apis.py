@@ -65,8 +65,12 @@ class PayoutIllegalTransitionErrorSerializer(ErrorSerializer):
 
 
 class PayoutBalanceErrorSerializer(ErrorSerializer):
+    """insufficient_balance: what the affiliate's ledger account still covers, in major units
+    (negative while a reversal's clawback is carried forward)."""
+
     available_balance = serializers.DecimalField(max_digits=14, decimal_places=2)
     requested = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
 
 
 class PayoutPageSerializer(serializers.Serializer):

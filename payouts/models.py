@@ -33,9 +33,14 @@ class PayoutStatus(models.TextChoices):
 COMMITTED_STATUSES = (PayoutStatus.REQUESTED, PayoutStatus.APPROVED, PayoutStatus.PROCESSING, PayoutStatus.PAID)
 
 
-# Wise transfer states (transfers#state-change current_state) that settle a processing payout.
+# Wise transfer states (transfers#state-change current_state), as Wise documents the lifecycle:
+# incoming_payment_waiting -> processing -> funds_converted -> outgoing_payment_sent, and the
+# unhappy path outgoing_payment_sent -> bounced_back -> processing -> cancelled -> funds_refunded.
+# bounced_back is NOT final (it may still end in success or in a refund, and a transfer already
+# sent can bounce weeks later); only the final failures release the money for a retry.
 WISE_PAID_STATES = frozenset({"outgoing_payment_sent"})
-WISE_FAILED_STATES = frozenset({"bounced_back", "funds_refunded", "cancelled", "charged_back"})
+WISE_BOUNCED_STATE = "bounced_back"
+WISE_FAILED_STATES = frozenset({"funds_refunded", "cancelled", "charged_back"})
 
 
 @condition(PayoutErrorCode.KYC_NOT_VERIFIED, "The affiliate's KYC is not verified: the payout cannot be approved.")
@@ -48,7 +53,18 @@ def kyc_verified(payout: "Payout") -> bool:
     "This attempt's Wise transfer has not been reported failed: cancel it at Wise first, so a retry cannot pay twice.",
 )
 def previous_transfer_settled(payout: "Payout") -> bool:
-    return not payout.wise_transfer_id or payout.wise_state in WISE_FAILED_STATES
+    # The current attempt's own row when it has one (webhooks write there first); a bounce is not
+    # a final failure: that transfer may still be paid out.
+    attempt = payout.attempts.filter(number=payout.attempt).first() if payout.pk else None
+    transfer_id, state = (attempt.wise_transfer_id, attempt.wise_state) if attempt else ("", "")
+    transfer_id, state = transfer_id or payout.wise_transfer_id, state or payout.wise_state
+    return not transfer_id or state in WISE_FAILED_STATES
+
+
+def wise_reports_only(payout: models.Model, user: object) -> bool:
+    """No person may move a payout this way (a PUT could mark unpaid money paid): only Wise's own
+    report, applied by a system actor (whose transitions skip the permission check)."""
+    return False
 
 
 class Payout(FSMModelMixin, models.Model):
@@ -70,6 +86,11 @@ class Payout(FSMModelMixin, models.Model):
     wise_funded_at = models.DateTimeField(null=True, blank=True)
     wise_state = models.CharField(max_length=40, blank=True, help_text="Latest transfer state Wise reported.")
     wise_state_at = models.DateTimeField(null=True, blank=True, help_text="Its occurred_at: orders webhooks.")
+    # Set when Wise reported money sent for an attempt whose money had been released (a final
+    # failure, or a bounce) or for an old attempt after a retry: someone must look at it.
+    paid_after_failure_at = models.DateTimeField(
+        null=True, blank=True, help_text="Wise paid out after this payout's money had been released."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -123,6 +144,10 @@ class Payout(FSMModelMixin, models.Model):
     def mark_failed(self) -> None:
         pass
 
+    @transition(field=status, source=PayoutStatus.FAILED, target=PayoutStatus.PAID, permission=wise_reports_only)
+    def mark_paid_after_failure(self) -> None:
+        """Wise reported the current attempt's transfer sent after a final failure: the money went out."""
+
     @transition(
         field=status,
         source=PayoutStatus.FAILED,
@@ -138,3 +163,33 @@ class Payout(FSMModelMixin, models.Model):
     )
     def reopen(self) -> None:
         pass
+
+
+class PayoutAttempt(models.Model):
+    """One attempt of a payout at Wise, kept for ever: its transfer's later events (a bounce weeks
+    after, a late success after a retry) are recognised and applied to this attempt."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="attempts")
+    number = models.PositiveIntegerField()
+    customer_transaction_id = models.CharField(max_length=36, blank=True)
+    wise_quote_id = models.CharField(max_length=64, blank=True)
+    wise_transfer_id = models.CharField(max_length=64, blank=True)
+    wise_state = models.CharField(max_length=40, blank=True, help_text="Latest transfer state Wise reported.")
+    wise_state_at = models.DateTimeField(null=True, blank=True, help_text="Its occurred_at: orders webhooks.")
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    funded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["payout", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["payout", "number"], name="payout_attempt_once"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="payout_attempt_number_positive"),
+            # One Wise transfer belongs to one attempt: a webhook finds exactly one row.
+            models.UniqueConstraint(
+                fields=["wise_transfer_id"], condition=~Q(wise_transfer_id=""), name="payout_attempt_transfer_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.payout_id} attempt {self.number}"

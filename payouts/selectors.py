@@ -6,33 +6,39 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
-from affiliates.models import Affiliate, Commission, CommissionStatus
+from affiliates.models import Affiliate
 from audit.models import AuditEntry, BeaconCount
-from payouts.models import COMMITTED_STATUSES, Payout, PayoutStatus
+from core.currencies import from_minor, normalize
+from ledger.models import Account, AccountKind
+from payouts.models import Payout, PayoutStatus
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 ZERO = Decimal("0.00")
+# A payable account's spendable amount in minor units (the ledger's reservation guard, as a read).
+AVAILABLE = F("credits_posted") - F("debits_posted") - F("debits_pending")
 
 
 def available_balance(*, affiliate: Affiliate, currency: str | None = None) -> Decimal:
-    """Approved commissions minus payouts that are requested, approved, processing or paid, in one
-    currency (default: the program's, AFFILIATE_CURRENCY): amounts in two currencies never offset.
+    """What the affiliate may still request in one currency (default: the program's,
+    AFFILIATE_CURRENCY), in major units, read from the books in one query: the payable account's
+    credits_posted - debits_posted - debits_pending (earned, less paid out, less held by payouts
+    in review or in flight). Negative while a clawback is carried forward. Amounts in two
+    currencies never offset: each has its own account.
 
-    Race-safe only under the affiliate row lock that services.request_payout takes first.
+    A display figure: the reservation's guarded UPDATE in the ledger is what decides a request.
     """
-    currency = currency or settings.AFFILIATE_CURRENCY
-    earned = Commission.objects.filter(
-        affiliate=affiliate, status=CommissionStatus.APPROVED, currency=currency
-    ).aggregate(total=Sum("amount", default=ZERO))["total"]
-    committed = Payout.objects.filter(affiliate=affiliate, status__in=COMMITTED_STATUSES, currency=currency).aggregate(
-        total=Sum("amount", default=ZERO)
-    )["total"]
-    return (earned - committed).quantize(Decimal("0.01"))
+    code = normalize(currency or settings.AFFILIATE_CURRENCY)
+    minor = (
+        Account.objects.filter(kind=AccountKind.AFFILIATE_PAYABLE, owner_id=str(affiliate.pk), currency=code)
+        .values_list(AVAILABLE, flat=True)
+        .first()
+    )
+    return from_minor(minor or 0, code)
 
 
 def payouts_for(*, affiliate: Affiliate) -> QuerySet[Payout]:

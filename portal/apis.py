@@ -25,7 +25,8 @@ class TierSerializer(serializers.Serializer):
 class CommissionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     stripe_invoice_id = serializers.CharField()
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    # With the currency's own decimals ("0.200" KWD, "20.00" USD, "500" JPY), never rounded to 2.
+    amount = serializers.DecimalField(source="amount_display", max_digits=15, decimal_places=None)
     currency = serializers.CharField()
     rate = serializers.IntegerField()
     status = serializers.CharField()

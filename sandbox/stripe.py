@@ -8,6 +8,8 @@ Speaks the subset of the API the loyalty app calls, form-encoded as the official
     POST /v1/promotion_codes/{id}   active=false (deactivate), metadata[...]
     GET  /v1/coupons/{id}           404 resource_missing for an unknown coupon
     POST /v1/coupons                id, percent_off, duration (so the demo can fix its configuration)
+    GET  /v1/invoice_payments       ?invoice= | ?payment[type]=payment_intent&payment[payment_intent]=pi_...
+                                    (API 2025-03-31+: how a charge's payment intent leads to its invoice)
 
 Behaves like Stripe where our safety depends on it:
 - `Authorization: Bearer <secret key>` is required (401 otherwise).
@@ -25,7 +27,8 @@ Behaves like Stripe where our safety depends on it:
   and replayed for its key, as Stripe replays its own 500s (the shared `error_500` fault, in
   contrast, answers before the request reaches Stripe, so nothing is kept).
 
-In process, tests read and seed `coupons` and `promotion_codes`, and call `seed_promotion_code(...)`.
+In process, tests read and seed `coupons` and `promotion_codes`, and call `seed_promotion_code(...)`
+and `seed_invoice_payment(...)`.
 """
 
 import os
@@ -119,6 +122,7 @@ class StripeStandIn(StandIn):
         ("POST", PROMOTION_CODE_PATH, "update_promotion_code"),
         ("POST", r"/v1/coupons", "create_coupon"),
         ("GET", r"/v1/coupons/(?P<id>[^/]+)", "retrieve_coupon"),
+        ("GET", r"/v1/invoice_payments", "list_invoice_payments"),
     ]
 
     def __init__(self, *, api_key: str | None = None) -> None:
@@ -131,6 +135,7 @@ class StripeStandIn(StandIn):
     def reset_state(self) -> None:
         self.coupons: dict[str, dict] = {DEFAULT_COUPON_ID: _coupon(DEFAULT_COUPON_ID, 10)}
         self.promotion_codes: dict[str, dict] = {}  # insertion order = creation order
+        self.invoice_payments: dict[str, dict] = {}
         self.fail_executions = 0
         self.keep_refusals = False  # True: keep validation refusals for their key too (the strict reading)
         self.execution_delay = 0.0  # seconds a create spends executing (its key is in flight meanwhile)
@@ -155,6 +160,29 @@ class StripeStandIn(StandIn):
         """Put a code at 'Stripe' directly, as if an earlier system had created it."""
         with self.lock:
             return self._store_code(code, customer, coupon, 1, metadata or {}, created=created, active=active)
+
+    def seed_invoice_payment(
+        self, *, invoice: str, payment_intent: str, amount: int, currency: str = "usd", created: int | None = None
+    ) -> dict:
+        """An invoice paid by a payment intent, as Stripe's InvoicePayment object shows it."""
+        with self.lock:
+            self._sequence += 1
+            payment = {
+                "id": f"inpay_{self._sequence:08d}{os.urandom(4).hex()}",
+                "object": "invoice_payment",
+                "amount_paid": amount,
+                "amount_requested": amount,
+                "created": int(time.time()) if created is None else created,
+                "currency": currency,
+                "invoice": invoice,
+                "is_default": True,
+                "livemode": False,
+                "payment": {"type": "payment_intent", "payment_intent": payment_intent},
+                "status": "paid",
+                "status_transitions": {"canceled_at": None, "paid_at": int(time.time())},
+            }
+            self.invoice_payments[payment["id"]] = payment
+            return payment
 
     # --- auth and errors ----------------------------------------------------------------------
     def authorized(self, request: Request) -> bool:
@@ -236,6 +264,28 @@ class StripeStandIn(StandIn):
                 promo["active"] = active
             promo["metadata"].update(_metadata(form))
             return 200, promo
+
+    # --- invoice payments -------------------------------------------------------------------------
+    def list_invoice_payments(self, request: Request) -> tuple[int, Json]:
+        query = {k: v[-1] for k, v in request.query.items()}
+        kind, intent = query.get("payment[type]"), query.get("payment[payment_intent]")
+        if intent is not None and kind != "payment_intent":
+            return self._error(StripeError(400, "payment[type] must be 'payment_intent'.", param="payment[type]"))
+        try:
+            limit = int(query.get("limit", "10"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            return self._error(StripeError(400, "Invalid limit: must be between 1 and 100.", param="limit"))
+        with self.lock:
+            matching = [
+                p
+                for p in reversed(self.invoice_payments.values())
+                if ("invoice" not in query or p["invoice"] == query["invoice"])
+                and (intent is None or p["payment"].get("payment_intent") == intent)
+            ]
+        page = matching[:limit]
+        return 200, {"object": "list", "url": "/v1/invoice_payments", "data": page, "has_more": len(matching) > limit}
 
     # --- coupons ----------------------------------------------------------------------------
     def retrieve_coupon(self, request: Request) -> tuple[int, Json]:

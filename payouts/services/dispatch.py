@@ -12,13 +12,15 @@ Safety layers, in the order they act:
    attempt), so a retry after a timeout gets the transfer Wise already made.
 4. funding has no key at Wise: read the transfer first and fund only one that still waits.
 No transaction is held open across an HTTP call: each result is recorded in its own short,
-guarded UPDATE (status = processing and the same attempt).
+guarded UPDATE (status = processing and the same attempt), on the attempt's own PayoutAttempt row
+(kept for ever: a retry never loses a transfer id) and on the payout's current-attempt columns.
 """
 
 from datetime import timedelta
 from enum import StrEnum
 
 import structlog
+from django.conf import settings
 from django.utils import timezone
 
 from audit.beacons import emit_beacon
@@ -30,17 +32,31 @@ from core.errors import Conflict
 from core.transactions import atomic
 from payouts.clients.wise import WAITING_FOR_FUNDING, WiseClient, WiseRefused, WiseUnavailable, wise_client
 from payouts.keys import dispatch_claim_key, wise_transaction_id
-from payouts.models import WISE_FAILED_STATES, Payout, PayoutStatus
+from payouts.models import WISE_FAILED_STATES, Payout, PayoutAttempt, PayoutStatus
 from payouts.selectors import payouts_to_redispatch
+from payouts.services import books
+from payouts.services.attempts import current_attempt
 from payouts.services.review import transition_changes
 from payouts.task_names import DISPATCH_WISE_TRANSFER
 
 logger = structlog.get_logger(__name__)
 DISPATCHER = SystemActor("task:dispatch_wise_transfer")
 SWEEPER = SystemActor("task:redispatch_stuck_payouts")
-# Longer than one dispatch can take (4 calls x WISE_TIMEOUT_SECONDS), short enough that the
-# sweeper takes over a dead worker's payout within minutes.
-DISPATCH_LEASE = timedelta(minutes=2)
+# The dispatch lease must outlast the worst case of one dispatch, or a second worker could take
+# over a live one: 4 calls (quote, transfer, read, fund), each bounded by WISE_TIMEOUT_SECONDS per
+# httpx phase (connect, write, read), the client retrying none of them (the task retries, under a
+# new claim), plus a margin for our own short transactions. Short enough that the sweeper takes
+# over a dead worker's payout within minutes at the default 10 s timeout (3 min).
+DISPATCH_CALLS = 4
+HTTP_PHASES = 3
+CLIENT_RETRIES = 0
+LEASE_MARGIN = timedelta(seconds=60)
+
+
+def dispatch_lease() -> timedelta:
+    """Derived from settings.WISE_TIMEOUT_SECONDS each time, so a changed timeout changes the lease."""
+    worst_call = settings.WISE_TIMEOUT_SECONDS * HTTP_PHASES * (1 + CLIENT_RETRIES)
+    return timedelta(seconds=DISPATCH_CALLS * worst_call) + LEASE_MARGIN
 
 
 class DispatchOutcome(StrEnum):
@@ -76,7 +92,7 @@ def dispatch_wise_transfer(*, payout_id: int) -> DispatchOutcome:
         return DispatchOutcome.NOT_DISPATCHABLE
     if payout.wise_funded_at is not None:
         return DispatchOutcome.ALREADY_FUNDED
-    held = claim(dispatch_claim_key(payout_id=payout.pk, attempt=payout.attempt), lease=DISPATCH_LEASE)
+    held = claim(dispatch_claim_key(payout_id=payout.pk, attempt=payout.attempt), lease=dispatch_lease())
     if not held.won:
         logger.info("payout_dispatch_busy", payout_id=payout.pk, attempt=payout.attempt)
         return DispatchOutcome.BUSY
@@ -126,6 +142,10 @@ def _start_processing(payout_id: int) -> Payout | None:
                 # Someone moved it first: a cancel (stop) or another delivery of this task (which
                 # now holds or will take the dispatch claim). Look at what it is now.
                 payout.refresh_from_db()
+        if payout.status == PayoutStatus.PROCESSING:
+            attempt = current_attempt(payout)
+            if attempt.dispatched_at is None:
+                PayoutAttempt.objects.filter(pk=attempt.pk).update(dispatched_at=payout.dispatched_at or timezone.now())
     return payout if payout.status == PayoutStatus.PROCESSING else None
 
 
@@ -181,9 +201,22 @@ def _fund_once(client: WiseClient, payout: Payout, transfer_id: str) -> Dispatch
     return DispatchOutcome.FUNDED
 
 
+# The payout's current-attempt column -> the attempt row's column.
+ATTEMPT_COLUMNS = {
+    "wise_quote_id": "wise_quote_id",
+    "wise_transfer_id": "wise_transfer_id",
+    "wise_funded_at": "funded_at",
+}
+
+
 def _record(payout: Payout, **values: object) -> None:
-    """Write a Wise result only while this attempt is still the one being processed."""
+    """Write a Wise result on this attempt's row (always: what Wise made for an attempt is a fact
+    kept for ever, so its later events are recognised), and on the payout's current-attempt
+    columns only while this attempt is still the one being processed. Lock order: the attempt row,
+    then the payout row, as the webhook takes them."""
     with atomic():
+        attempt = current_attempt(payout)
+        PayoutAttempt.objects.filter(pk=attempt.pk).update(**{ATTEMPT_COLUMNS[k]: v for k, v in values.items()})
         updated = Payout.objects.filter(pk=payout.pk, status=PayoutStatus.PROCESSING, attempt=payout.attempt).update(
             **values
         )
@@ -207,4 +240,5 @@ def _fail(payout: Payout, reason: str) -> DispatchOutcome:
             )
         except Conflict:
             return DispatchOutcome.ABORTED  # settled by someone else meanwhile
+        books.void_payout_reservation(payout)  # no transfer was made: the hold is released
     return DispatchOutcome.FAILED

@@ -4,6 +4,12 @@ Every decision is one guarded transition (audit.transitions): legality from the 
 payouts.models (422), the race guard `UPDATE ... WHERE status = <what the reviewer saw>` (409,
 naming who got there first), the transition permission for user actors (403), the audit row in
 the same transaction, and the Wise dispatch scheduled on commit only when an approval won.
+
+The books (payouts.services.books) move in the same transaction, right after the won transition
+(lock order: payout row, then the affiliate's account row): reject / cancel void the attempt's
+reservation, retry / re-open reserve anew for the new attempt (422 insufficient_balance if the
+balance no longer covers it), and approve re-checks the account under a row lock (422 if a
+reversal took it below zero since the request). A refusal rolls the transition back with it.
 """
 
 import functools
@@ -21,6 +27,7 @@ from core.errors import Conflict, NotFound
 from core.transactions import atomic
 from payouts.errors import PayoutConflict
 from payouts.models import Payout, PayoutStatus
+from payouts.services import books
 from payouts.task_names import DISPATCH_WISE_TRANSFER
 
 REVIEW_DECISIONS = frozenset({"approve", "reject", "cancel"})
@@ -60,8 +67,10 @@ def cancel_payout(*, payout_id: int, actor: Actor, expected_status: str | None =
 
 
 def retry_payout(*, payout_id: int, actor: Actor, expected_status: str | None = None, reason: str = "") -> Payout:
-    """failed -> requested with attempt + 1 (a new Wise customerTransactionId), or cancelled ->
-    requested (re-review, same attempt: no transfer was ever made for it)."""
+    """failed -> requested, or cancelled -> requested (re-review), each with attempt + 1: a new
+    Wise customerTransactionId and a NEW reservation in the books for the new attempt (the old
+    one was voided), refused with 422 insufficient_balance when the balance no longer covers it
+    (e.g. the affiliate requested the freed money again meanwhile)."""
     seen = expected_status or _get(payout_id).status
     # A named action acts on its source state: a row that is neither failed nor cancelled is
     # treated as "moved on since the reviewer saw it failed" (409), like approve on a rejected row.
@@ -78,7 +87,7 @@ def review_payout(
     with atomic():
         payout = _get(payout_id)
         try:
-            return apply_transition(
+            done = apply_transition(
                 instance=payout,
                 transition=transition,
                 actor=actor,
@@ -89,6 +98,8 @@ def review_payout(
             )
         except Conflict as exc:
             raise payout_conflict(payout_id=payout.pk, exc=exc) from exc
+        book_transition(transition, payout=done)
+        return done
 
 
 def set_payout_status(*, payout_id: int, status: str, expected_status: str, actor: Actor, reason: str = "") -> Payout:
@@ -97,7 +108,7 @@ def set_payout_status(*, payout_id: int, status: str, expected_status: str, acto
         payout = _get(payout_id)
         name = transition_name(Payout, source=expected_status, target=status) or ""
         try:
-            return apply_transition_to(
+            done = apply_transition_to(
                 instance=payout,
                 target=status,
                 expected=expected_status,
@@ -108,6 +119,8 @@ def set_payout_status(*, payout_id: int, status: str, expected_status: str, acto
             )
         except Conflict as exc:
             raise payout_conflict(payout_id=payout.pk, exc=exc) from exc
+        book_transition(name, payout=done)
+        return done
 
 
 def transition_changes(transition: str, *, actor: Actor, reason: str = "") -> Mapping[str, Any]:
@@ -120,8 +133,25 @@ def transition_changes(transition: str, *, actor: Actor, reason: str = "") -> Ma
     if transition == "retry":
         return {**_WISE_RESET, "attempt": F("attempt") + 1, "reason": reason}
     if transition == "reopen":
-        return {**_WISE_RESET, "reason": reason}
+        # A new attempt too: its reservation needs its own stable id (the cancelled attempt's was
+        # voided, and a transfer id is never reused). No Wise transfer exists for a cancelled
+        # attempt (cancel wins only before the dispatch's approved -> processing), so the new
+        # customerTransactionId cannot orphan one.
+        return {**_WISE_RESET, "attempt": F("attempt") + 1, "reason": reason}
     return {"reason": reason} if reason else {}
+
+
+def book_transition(transition: str, *, payout: Payout) -> None:
+    """The books' side of a won transition, in its transaction and after its guarded UPDATE (lock
+    order: payout row, then account row). A refusal raises and rolls the transition back."""
+    if transition == "approve":
+        books.ensure_payable_not_negative(payout)
+    elif transition in ("reject", "cancel", "mark_failed"):
+        books.void_payout_reservation(payout)
+    elif transition in ("retry", "reopen"):
+        books.reserve_next_attempt(payout)
+    elif transition == "mark_paid":
+        books.post_payout(payout)
 
 
 def side_effect_of(transition: str, *, payout_id: int) -> Callable[[], object] | None:

@@ -1,12 +1,20 @@
 """What Wise says about a transfer: webhooks, the processing poller, and "cancel at Wise".
 
-Webhooks are at least once and unordered. Three layers make a delivery count once:
-1. the (provider, event id) UNIQUE row in audit.WebhookEvent: an exact replay is a no-op;
-2. ordering by data.occurred_at: one conditional UPDATE keeps only a newer state, so a stale
-   delivery changes nothing (and "statuses can move back" is reported, not applied backwards);
-3. the guarded processing -> paid | failed transition: paid has no way out, and the poller and a
-   webhook racing on the same payout produce one transition (the loser's Conflict is "someone
-   else settled it").
+Wise's lifecycle as it documents it: incoming_payment_waiting -> processing -> funds_converted ->
+outgoing_payment_sent, and outgoing_payment_sent -> bounced_back -> processing -> cancelled ->
+funds_refunded. So bounced_back is recorded, never final; only cancelled / funds_refunded /
+charged_back of the CURRENT attempt fail a processing payout (and void its hold); a success after
+a failure, or a bounce after a payout was paid, is booked on the attempt it belongs to
+(payouts.services.attempts) and raises a beacon.
+
+Webhooks are at least once and unordered. Four layers make a delivery count once:
+1. the (provider, event id) UNIQUE row in webhooks.WebhookEvent: an exact replay is a no-op;
+2. ordering by data.occurred_at per attempt: one conditional UPDATE of the PayoutAttempt row keeps
+   only a newer state, so a stale delivery changes nothing; the UPDATE also locks the row, so
+   deliveries for one transfer queue (lock order: attempt row, payout row, account row);
+3. the guarded processing -> paid | failed transition: the poller and a webhook racing on the
+   same payout produce one transition (the loser's Conflict is "someone else settled it");
+4. the ledger's UNIQUE transfer ids per (payout, attempt): a booking is made at most once.
 """
 
 from datetime import datetime
@@ -22,10 +30,21 @@ from audit.transitions import apply_transition
 from core.actors import Actor, SystemActor, actor_label
 from core.errors import BusinessRuleViolation, Conflict, IllegalTransition, NotFound, PermissionDenied
 from core.transactions import atomic
+from ledger.errors import LedgerErrorCode
 from payouts.clients.wise import WiseRefused, WiseTransfer, WiseUnavailable, wise_client
 from payouts.errors import PayoutErrorCode
-from payouts.models import REVIEW_PERMISSION, WISE_FAILED_STATES, WISE_PAID_STATES, Payout, PayoutStatus
+from payouts.models import (
+    REVIEW_PERMISSION,
+    WISE_BOUNCED_STATE,
+    WISE_FAILED_STATES,
+    WISE_PAID_STATES,
+    Payout,
+    PayoutAttempt,
+    PayoutStatus,
+)
 from payouts.selectors import payouts_to_poll
+from payouts.services import books
+from payouts.services.attempts import attempt_for_transfer, book_late_success, book_return, current_attempt
 from webhooks.stripe_events import claim_webhook_event
 
 logger = structlog.get_logger(__name__)
@@ -35,7 +54,8 @@ POLLER = SystemActor("task:poll_processing_payouts")
 
 class SettleOutcome(StrEnum):
     APPLIED = "applied"  # processing -> paid | failed
-    RECORDED = "recorded"  # a newer state, with nothing to move (e.g. funds_converted)
+    RECORDED = "recorded"  # a newer state, with nothing to move (funds_converted, bounced_back ...)
+    PAID_AFTER_FAILURE = "paid_after_failure"  # sent after its money was released: booked, beacon
     STALE = "stale"  # older than the state we have
     DUPLICATE = "duplicate"  # this exact event was processed before
     SETTLED_ALREADY = "settled_already"  # someone else moved the payout first
@@ -43,52 +63,88 @@ class SettleOutcome(StrEnum):
 
 
 def record_wise_state(*, transfer_id: str, state: str, occurred_at: datetime) -> SettleOutcome:
-    """Apply one `transfers#state-change` delivery (already signature-checked)."""
+    """Apply one `transfers#state-change` delivery (already signature-checked) to the attempt
+    whose transfer it is, current or not."""
     with atomic():
         event_id = f"transfer:{transfer_id}:{state}:{occurred_at.isoformat()}"
         if not claim_webhook_event(provider="wise", event_id=event_id, event_type="transfers#state-change"):
             return SettleOutcome.DUPLICATE
-        newer = (
-            Q(wise_state_at__isnull=True)
-            | Q(wise_state_at__lt=occurred_at)
-            | (Q(wise_state_at=occurred_at) & ~Q(wise_state=state))
-        )
-        # One statement: it locks the row, so concurrent deliveries for one transfer queue here.
-        if not Payout.objects.filter(newer, wise_transfer_id=transfer_id).update(
-            wise_state=state, wise_state_at=occurred_at
-        ):
-            known = Payout.objects.filter(wise_transfer_id=transfer_id).exists()
-            return SettleOutcome.STALE if known else SettleOutcome.UNKNOWN_TRANSFER
-        payout = Payout.objects.select_related("affiliate").get(wise_transfer_id=transfer_id)
-        return settle(payout, state=state, actor=WEBHOOK, reason=f"Wise: {state} at {occurred_at.isoformat()}")
+        attempt = attempt_for_transfer(transfer_id)
+        if attempt is None:
+            return SettleOutcome.UNKNOWN_TRANSFER
+        reason = f"Wise: {state} at {occurred_at.isoformat()}"
+        return apply_wise_state(attempt, state=state, occurred_at=occurred_at, actor=WEBHOOK, reason=reason)
 
 
-def settle(payout: Payout, *, state: str, actor: SystemActor, reason: str, **changes: object) -> SettleOutcome:
-    """Move a processing payout to paid or failed for a Wise state; call inside a transaction."""
+def apply_wise_state(
+    attempt: PayoutAttempt, *, state: str, occurred_at: datetime, actor: SystemActor, reason: str
+) -> SettleOutcome:
+    """Record a newer state on the attempt (and on the payout while it is the current attempt),
+    then settle it; an older one changes nothing. Call inside a transaction."""
+    newer = (
+        Q(wise_state_at__isnull=True)
+        | Q(wise_state_at__lt=occurred_at)
+        | (Q(wise_state_at=occurred_at) & ~Q(wise_state=state))
+    )
+    if not PayoutAttempt.objects.filter(newer, pk=attempt.pk).update(wise_state=state, wise_state_at=occurred_at):
+        return SettleOutcome.STALE
+    attempt.wise_state, attempt.wise_state_at = state, occurred_at
+    Payout.objects.filter(pk=attempt.payout_id, attempt=attempt.number).update(
+        wise_state=state, wise_state_at=occurred_at
+    )
+    payout = Payout.objects.select_related("affiliate").get(pk=attempt.payout_id)
+    return settle(payout, attempt, state=state, actor=actor, reason=reason)
+
+
+def settle(payout: Payout, attempt: PayoutAttempt, *, state: str, actor: SystemActor, reason: str) -> SettleOutcome:
+    """What one Wise state of one attempt does to its payout and to the books."""
+    processing = payout.status == PayoutStatus.PROCESSING and attempt.number == payout.attempt
     if state in WISE_PAID_STATES:
-        transition = "mark_paid"
-    elif state in WISE_FAILED_STATES:
-        transition = "mark_failed"
-    else:
-        return SettleOutcome.RECORDED
-    if payout.status == PayoutStatus.PAID and transition == "mark_failed":
-        # Paid never goes back (a bounce can come weeks later): a human must look at it.
-        emit_beacon("payout_failed_after_paid", object_id=payout.pk, wise_state=state, actor=actor.label)
-        return SettleOutcome.RECORDED
-    if payout.status != PayoutStatus.PROCESSING:
-        return SettleOutcome.SETTLED_ALREADY
+        if processing:
+            return _transition(payout, "mark_paid", actor=actor, reason=reason)
+        if not book_late_success(payout, attempt, actor=actor.label):
+            return SettleOutcome.SETTLED_ALREADY
+        if payout.status == PayoutStatus.FAILED and attempt.number == payout.attempt:
+            _transition(payout, "mark_paid_after_failure", actor=actor, reason=reason, expected=PayoutStatus.FAILED)
+        return SettleOutcome.PAID_AFTER_FAILURE
+    if state in WISE_FAILED_STATES:
+        if processing:
+            return _transition(payout, "mark_failed", actor=actor, reason=reason)
+        returned = book_return(payout, attempt, state=state, actor=actor.label)
+        return SettleOutcome.RECORDED if returned else SettleOutcome.SETTLED_ALREADY
+    if state == WISE_BOUNCED_STATE:
+        # Not final: a processing payout waits for cancelled / funds_refunded or a success; a paid
+        # one has its money back for now, so the affiliate is credited again.
+        book_return(payout, attempt, state=state, actor=actor.label)
+    return SettleOutcome.RECORDED
+
+
+def _transition(
+    payout: Payout, name: str, *, actor: SystemActor, reason: str, expected: str = PayoutStatus.PROCESSING
+) -> SettleOutcome:
     try:
         apply_transition(
-            instance=payout,
-            transition=transition,
-            actor=actor,
-            expected=PayoutStatus.PROCESSING,
-            reason=reason,
-            changes={"reason": reason, **changes},
+            instance=payout, transition=name, actor=actor, expected=expected, reason=reason, changes={"reason": reason}
         )
     except Conflict:
         return SettleOutcome.SETTLED_ALREADY  # the webhook or the poller got there first
+    _book_settlement(payout, name)
     return SettleOutcome.APPLIED
+
+
+def _book_settlement(payout: Payout, transition: str) -> None:
+    """The books' side of Wise's verdict on the current attempt: post its hold on success, void it
+    on a final failure (then a retry may reserve again). A payout without a hold (made before the
+    books existed) is paid all the same, and a beacon says its books need a look."""
+    if transition == "mark_failed":
+        books.void_payout_reservation(payout)
+    elif transition == "mark_paid":
+        try:
+            books.post_payout(payout)
+        except NotFound as exc:
+            if exc.code != LedgerErrorCode.TRANSFER_NOT_FOUND:
+                raise
+            emit_beacon("payout_paid_without_reservation", object_id=payout.pk, attempt=payout.attempt)
 
 
 def poll_processing_payouts() -> dict[str, int]:
@@ -109,18 +165,13 @@ def poll_payout(*, payout_id: int) -> str:
     if payout is None:
         return SettleOutcome.SETTLED_ALREADY
     state = wise_client().get_transfer(transfer_id=payout.wise_transfer_id).status  # no transaction open
+    if state not in WISE_PAID_STATES | WISE_FAILED_STATES:
+        return SettleOutcome.RECORDED
     with atomic():
-        payout = Payout.objects.select_related("affiliate").get(pk=payout_id)
-        if state not in WISE_PAID_STATES | WISE_FAILED_STATES:
-            return SettleOutcome.RECORDED
+        attempt = attempt_for_transfer(payout.wise_transfer_id) or current_attempt(payout)
         # Stamp the state with the time we saw it, so an older webhook arriving later is stale.
-        return settle(
-            payout,
-            state=state,
-            actor=POLLER,
-            reason=f"Wise (polled): {state}",
-            wise_state=state,
-            wise_state_at=timezone.now(),
+        return apply_wise_state(
+            attempt, state=state, occurred_at=timezone.now(), actor=POLLER, reason=f"Wise (polled): {state}"
         )
 
 

@@ -7,12 +7,14 @@ every round: HTTP answers, commissions, TierEvents, audit rows, rate, race-lost 
 
 import random
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import transaction
 from django.db.models import Sum
 from django.test import Client
+from django.utils import timezone
 
 from affiliates import services
 from affiliates.models import Affiliate, Commission, CommissionStatus, TierEvent
@@ -20,6 +22,8 @@ from affiliates.selectors import tier_for_total, tiers
 from affiliates.services import EvaluationOutcome
 from audit.models import AuditEntry, BeaconCount
 from core.actors import SystemActor
+from ledger.checks import check_balances
+from ledger.models import Transfer, TransferKind
 from tests.affiliates.events import charge_refunded, invoice_paid, invoice_voided
 from tests.concurrency import race, wait_for_a_lock_waiter
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory, ReferralFactory
@@ -251,3 +255,39 @@ def test_concurrent_approval_ticks_approve_each_held_commission_once(settings):
         assert Commission.objects.filter(status="approved").count() == 25 * (round_no + 1)
         assert AuditEntry.objects.filter(content_type__model="commission").count() == 25 * (round_no + 1)
     assert not BeaconCount.objects.filter(kind="commission_race_lost").exists()
+
+
+def test_partial_refunds_racing_the_hold_approval_leave_exactly_the_net_earned_in_the_books():
+    # The approval job (commission row lock, skip_locked) against two partial refunds and a replay
+    # (affiliate row lock, then commission row lock): whichever goes first, the books end with the
+    # commission less its proportional refund, never the full amount, never a reversal twice.
+    rounds = 12
+    for round_no in range(rounds):
+        referral = ReferralFactory(affiliate__commission_rate=20)
+        commission = CommissionFactory(
+            affiliate=referral.affiliate, amount=Decimal("800.00"), invoice_amount_paid=400_000
+        )
+        Commission.objects.filter(pk=commission.pk).update(created_at=timezone.now() - timedelta(days=60))
+        invoice, charge = commission.stripe_invoice_id, f"ch_{round_no}"
+        first = charge_refunded(f"evt_{round_no}_a", invoice_id=invoice, charge_id=charge, amount_refunded=100_000)
+        second = charge_refunded(f"evt_{round_no}_b", invoice_id=invoice, charge_id=charge, amount_refunded=300_000)
+        racers = [
+            lambda: services.approve_held_commissions(actor=SYSTEM),
+            lambda: deliver(first),
+            lambda: deliver(second),
+            lambda: deliver(first),
+        ]
+        random.shuffle(racers)
+
+        outcomes = race(racers)
+
+        assert all(o.ok for o in outcomes), [repr(o.error) for o in outcomes]
+        assert all(getattr(o.result, "status_code", 200) == 200 for o in outcomes), round_no
+        services.approve_held_commissions(actor=SYSTEM)  # a tick that skipped the locked row: the next one
+        commission.refresh_from_db()
+        assert (commission.status, commission.reversed_minor) == ("approved", 60_000), round_no
+        amounts = Transfer.objects.filter(reference=f"affiliates.commission:{commission.pk}")
+        earned = sum(amounts.filter(kind=TransferKind.COMMISSION_EARNED).values_list("amount", flat=True))
+        reversed_ = sum(amounts.filter(kind=TransferKind.COMMISSION_REVERSED).values_list("amount", flat=True))
+        assert earned - reversed_ == 20_000 and earned in (20_000, 60_000, 80_000), (round_no, earned, reversed_)
+        assert check_balances() == []

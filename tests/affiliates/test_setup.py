@@ -41,9 +41,10 @@ def test_every_scheduled_affiliate_task_exists():
     ]
     assert sorted(names) == [
         "affiliates.tasks.approve_held_commissions",
+        "affiliates.tasks.match_unmatched_adjustments",
         "affiliates.tasks.reevaluate_changed_affiliates",
     ]
-    for name in [*names, "affiliates.tasks.evaluate_tier"]:
+    for name in [*names, "affiliates.tasks.evaluate_tier", "affiliates.tasks.match_adjustment_invoice"]:
         assert name in celery_app.tasks, name
 
 

@@ -95,14 +95,16 @@ def test_full_refund_after_promotion_reverses_and_demotes_with_one_event(deliver
     )
 
 
-def test_partial_refund_and_refund_without_invoice_leave_commissions_alone(deliver, referral):
+def test_partial_refund_reduces_proportionally_and_refund_without_invoice_changes_nothing(deliver, referral):
     deliver(invoice_paid("evt_1", invoice_id="in_1", customer="cus_resto"))
 
-    partial = deliver(charge_refunded("evt_2", invoice_id="in_1", refunded=False))
+    partial = deliver(charge_refunded("evt_2", invoice_id="in_1", refunded=False))  # 1_000 of 400_000
     orphan = deliver(charge_refunded("evt_3", invoice_id=None))
 
     assert (partial.status_code, orphan.status_code) == (200, 200)
-    assert Commission.objects.get().status == "pending"
+    commission = Commission.objects.get()
+    # 80_000 cents * 1_000 / 400_000 = 200 cents taken back; still pending (nothing was earned yet)
+    assert (commission.status, commission.reversed_minor, commission.net_minor) == ("pending", 200, 79_800)
 
 
 def test_invoice_voided_reverses_its_commission(deliver, referral):

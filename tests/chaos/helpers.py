@@ -45,7 +45,7 @@ def audit_targets(model_label: str) -> dict[str, int]:
 
 
 # What the clock can move, each as if its time had come:
-PAYOUT_LEASES = "payout dispatch leases"  # a dead dispatcher's claim (DISPATCH_LEASE, 2 min)
+PAYOUT_LEASES = "payout dispatch leases"  # a dead dispatcher's claim (dispatch_lease(): 2 min at 5 s)
 POS_LEASES = "pos leases and backoffs"  # a dead drain's claims and set-aside jobs; failed jobs' backoff
 LOYALTY_RESUME = "loyalty resume"  # a pending discount whose attempt failed (RESUME_AFTER, 10 min)
 

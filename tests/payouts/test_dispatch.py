@@ -18,8 +18,10 @@ from django.utils import timezone
 from audit.models import AuditEntry, BeaconCount
 from config.celery import app as celery_app
 from core.models import Claim
+from ledger.models import Transfer
+from payouts.clients.wise import WiseUnavailable
 from payouts.keys import dispatch_claim_key, wise_transaction_id
-from payouts.models import Payout, PayoutStatus
+from payouts.models import Payout, PayoutAttempt, PayoutStatus
 from payouts.services import (
     cancel_at_wise,
     dispatch_wise_transfer,
@@ -27,6 +29,7 @@ from payouts.services import (
     redispatch_stuck_payouts,
     retry_payout,
 )
+from payouts.services.dispatch import dispatch_lease
 from payouts.tasks import dispatch_wise_transfer_task, poll_processing_payouts_task, redispatch_stuck_payouts_task
 from tests.concurrency import race
 from tests.factories.accounts import SuperAdminFactory
@@ -229,6 +232,8 @@ def test_no_wise_recipient_fails_the_payout_without_calling_wise(wise):
     payout.refresh_from_db()
     assert payout.status == "failed" and "recipient" in payout.reason
     assert wise.requests == []
+    # no transfer was made: the hold is released with the failure, so a retry can reserve again
+    assert Transfer.objects.get(pending_id=f"payout:{payout.pk}:attempt:1:reserve").flag == "void_pending"
 
 
 @pytest.mark.django_db
@@ -310,8 +315,14 @@ def test_cancel_at_wise_then_webhook_fails_it_and_retry_reopens_review(wise, cli
     assert payout.status == "failed"
 
     retry_payout(payout_id=payout.pk, actor=admin)
+    transfer_id = payout.wise_transfer_id
     payout.refresh_from_db()
     assert (payout.status, payout.attempt, payout.wise_transfer_id) == ("requested", 2, "")
+    # the retry clears the payout's current-attempt columns, never attempt 1's own record
+    first = PayoutAttempt.objects.get(payout=payout, number=1)
+    assert (first.wise_transfer_id, first.wise_state) == (transfer_id, "cancelled")
+    assert first.customer_transaction_id == wise_transaction_id(payout_id=payout.pk, attempt=1)
+    assert first.funded_at is not None and first.wise_quote_id
 
 
 @pytest.mark.django_db
@@ -343,3 +354,23 @@ def test_cancel_at_wise_needs_a_processing_payout_and_the_permission(wise):
     with pytest.raises(PermissionDenied):
         cancel_at_wise(payout_id=_approved().pk, actor=UserFactory(is_staff=True))
     assert wise.requests == []
+
+
+# --- the dispatch lease --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("timeout", [1.0, 10.0, 60.0])
+def test_the_dispatch_lease_outlasts_four_wise_calls_at_the_configured_timeout(wise, settings, timeout):
+    # given: a configured Wise timeout (the old lease was a fixed 2 minutes: too short from 30 s up)
+    settings.WISE_TIMEOUT_SECONDS = timeout
+    wise.add_fault(method="POST", path=r"/payments$", mode="drop_after_commit")
+    payout = _approved()
+    # when: the funding's answer is lost, so the dispatch keeps its claim until the lease runs out
+    with pytest.raises(WiseUnavailable):
+        dispatch_wise_transfer(payout_id=payout.pk)
+    # then: the claim the dispatch holds is leased for longer than its worst case of 4 calls
+    claim = Claim.objects.get(key=dispatch_claim_key(payout_id=payout.pk, attempt=1))
+    lease = claim.lease_expires_at - claim.claimed_at
+    assert lease == dispatch_lease()
+    assert lease > timedelta(seconds=4 * timeout)

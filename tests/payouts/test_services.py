@@ -7,6 +7,7 @@ import pytest
 from affiliates.models import KycStatus
 from audit.models import AuditEntry, BeaconCount
 from core.errors import BusinessRuleViolation, IllegalTransition, NotFound, PermissionDenied, ValidationError
+from ledger.models import Transfer
 from payouts.errors import PayoutConflict
 from payouts.keys import wise_transaction_id
 from payouts.models import Payout, PayoutStatus
@@ -22,7 +23,7 @@ from payouts.services import (
 )
 from tests.factories.accounts import SuperAdminFactory, UserFactory
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory
-from tests.factories.payouts import PayoutFactory, funded_affiliate
+from tests.factories.payouts import PayoutFactory, earned_commission, funded_affiliate
 
 pytestmark = pytest.mark.django_db
 
@@ -57,27 +58,31 @@ def test_request_beyond_the_balance_is_insufficient_balance_and_writes_nothing()
     assert not Payout.objects.exists()
 
 
-def test_available_balance_counts_approved_commissions_and_committed_payouts_only():
+def test_available_balance_is_the_ledger_payable_less_what_payouts_hold_or_paid():
+    # given: earned 1,000 EUR and 700 USD in the books; pending and reversed commissions never posted
     affiliate = AffiliateFactory()
-    CommissionFactory(affiliate=affiliate, amount=Decimal("1000.00"), currency="EUR", status="approved")
+    earned_commission(affiliate, Decimal("1000.00"), "EUR")
+    earned_commission(affiliate, Decimal("700.00"), "USD")
     CommissionFactory(affiliate=affiliate, amount=Decimal("500.00"), currency="EUR", status="pending")
     CommissionFactory(affiliate=affiliate, amount=Decimal("200.00"), currency="EUR", status="reversed")
-    CommissionFactory(affiliate=affiliate, amount=Decimal("700.00"), currency="USD", status="approved")
+    # payouts drawing on that balance (books="unfunded": reserved from it, not self-funded)
     for status, amount in [
         ("requested", "10.00"),
         ("approved", "20.00"),
         ("processing", "30.00"),
         ("paid", "40.00"),
-        ("rejected", "1000.00"),
-        ("failed", "1000.00"),
-        ("cancelled", "1000.00"),
+        ("rejected", "900.00"),
+        ("failed", "500.00"),
+        ("cancelled", "800.00"),
     ]:
-        PayoutFactory(affiliate=affiliate, status=status, amount=Decimal(amount))
+        PayoutFactory(affiliate=affiliate, status=status, amount=Decimal(amount), books="unfunded")
     PayoutFactory(amount=Decimal("99.00"))  # another affiliate's
 
+    # then: held (requested/approved/processing) and posted (paid) count, voided ones do not
     assert available_balance(affiliate=affiliate, currency="EUR") == Decimal("900.00")
     assert available_balance(affiliate=affiliate, currency="USD") == Decimal("700.00"), "currencies never offset"
-    assert [p.amount for p in payouts_for(affiliate=affiliate)][:2] == [Decimal("1000.00"), Decimal("1000.00")]
+    assert available_balance(affiliate=AffiliateFactory(), currency="EUR") == Decimal("0.00"), "no account yet"
+    assert [p.amount for p in payouts_for(affiliate=affiliate)][:2] == [Decimal("800.00"), Decimal("500.00")]
     assert payouts_for(affiliate=affiliate).count() == 7
 
 
@@ -215,7 +220,8 @@ def test_cancel_after_the_dispatch_claimed_it_is_a_conflict(wise, django_capture
 
 def test_retry_after_failure_opens_a_new_attempt_with_a_new_transaction_id(wise, django_capture_on_commit_callbacks):
     admin = SuperAdminFactory()
-    payout = PayoutFactory(status=PayoutStatus.FAILED, wise_transfer_id="1", wise_state="bounced_back", attempt=1)
+    # funds_refunded: a FINAL failure (Wise's lifecycle: bounced_back -> ... -> cancelled -> funds_refunded)
+    payout = PayoutFactory(status=PayoutStatus.FAILED, wise_transfer_id="1", wise_state="funds_refunded", attempt=1)
 
     retry_payout(payout_id=payout.pk, actor=admin, reason="bank fixed")
     payout.refresh_from_db()
@@ -229,8 +235,9 @@ def test_retry_after_failure_opens_a_new_attempt_with_a_new_transaction_id(wise,
     assert len(wise.transfers_for(wise_transaction_id(payout_id=payout.pk, attempt=2))) == 1
 
 
-def test_retry_is_refused_while_the_attempt_transfer_is_not_reported_failed():
-    payout = PayoutFactory(status=PayoutStatus.FAILED, wise_transfer_id="77", wise_state="funds_converted")
+@pytest.mark.parametrize("state", ["funds_converted", "bounced_back"])  # bounced_back is not final at Wise
+def test_retry_is_refused_while_the_attempt_transfer_is_not_reported_failed(state):
+    payout = PayoutFactory(status=PayoutStatus.FAILED, wise_transfer_id="77", wise_state=state)
     with pytest.raises(IllegalTransition) as caught:
         retry_payout(payout_id=payout.pk, actor=SuperAdminFactory())
     assert caught.value.code == "wise_transfer_not_settled"
@@ -238,11 +245,14 @@ def test_retry_is_refused_while_the_attempt_transfer_is_not_reported_failed():
     assert payout.status == "failed" and payout.attempt == 1
 
 
-def test_cancelled_payout_reopens_for_review_with_the_same_attempt():
+def test_cancelled_payout_reopens_for_review_as_a_new_attempt_with_a_new_reservation():
     payout = PayoutFactory(status=PayoutStatus.CANCELLED)
     retry_payout(payout_id=payout.pk, actor=SuperAdminFactory())
     payout.refresh_from_db()
-    assert (payout.status, payout.attempt) == ("requested", 1)
+    # a new attempt: the cancelled attempt's reservation stays voided, the new one holds the amount
+    assert (payout.status, payout.attempt) == ("requested", 2)
+    assert Transfer.objects.filter(pk=f"payout:{payout.pk}:attempt:1:reserve:void").exists()
+    assert Transfer.objects.filter(pk=f"payout:{payout.pk}:attempt:2:reserve", resolution__isnull=True).exists()
     assert _audit(payout)[0][:2] == ("cancelled", "requested")
 
 

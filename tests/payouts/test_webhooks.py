@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEntry, BeaconCount
+from ledger.models import Transfer
 from payouts.models import Payout, PayoutStatus
+from payouts.selectors import available_balance
 from payouts.services import dispatch_wise_transfer
 from tests.concurrency import race
 from tests.factories.payouts import PayoutFactory
@@ -74,14 +77,16 @@ def test_out_of_order_deliveries_make_one_transition_and_stale_ones_are_no_ops(w
 
 @pytest.mark.django_db
 def test_a_late_bounce_delivered_first_wins_over_the_older_sent(wise, client):
+    # Wise's lifecycle: bounced_back is not final (it goes on to cancelled -> funds_refunded, or to a
+    # success), so the newer bounce is recorded and the payout waits; the older sent is stale.
     payout = _processing()
-    assert api_json(deliver(client, wise, payout.wise_transfer_id, "bounced_back", _at(60)))["outcome"] == "applied"
+    assert api_json(deliver(client, wise, payout.wise_transfer_id, "bounced_back", _at(60)))["outcome"] == "recorded"
     assert api_json(deliver(client, wise, payout.wise_transfer_id, "outgoing_payment_sent", _at(3)))["outcome"] == (
         "stale"
     )
     payout.refresh_from_db()
-    assert payout.status == "failed"
-    assert _settling_rows(payout) == [("failed", "system:webhook:wise")]
+    assert (payout.status, payout.wise_state) == ("processing", "bounced_back")
+    assert _settling_rows(payout) == []
 
 
 @pytest.mark.django_db
@@ -94,15 +99,37 @@ def test_paid_never_goes_back_a_later_bounce_raises_a_beacon(wise, client):
     assert (payout.status, payout.wise_state) == ("paid", "bounced_back")
     assert _settling_rows(payout) == [("paid", "system:webhook:wise")]
     assert BeaconCount.objects.get(kind="payout_failed_after_paid").count == 1
+    # the money came back: the affiliate is credited again, once
+    returned = Transfer.objects.get(pk=f"payout:{payout.pk}:attempt:1:returned")
+    assert (returned.kind, returned.amount) == ("payout_returned", 31000)
+    assert available_balance(affiliate=payout.affiliate, currency="EUR") == payout.amount
+    call_command("check_ledger")
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("state", ["bounced_back", "funds_refunded", "cancelled", "charged_back"])
+@pytest.mark.parametrize("state", ["funds_refunded", "cancelled", "charged_back"])
 def test_failure_states_mark_the_payout_failed(wise, client, state):
     payout = _processing()
     assert deliver(client, wise, payout.wise_transfer_id, state, _at(5)).status_code == 200
     payout.refresh_from_db()
     assert payout.status == "failed" and state in payout.reason
+    # the hold is released: the money is free to request again (or to retry)
+    assert Transfer.objects.get(pending_id=f"payout:{payout.pk}:attempt:1:reserve").flag == "void_pending"
+    call_command("check_ledger")
+
+
+@pytest.mark.django_db
+def test_bounced_back_is_recorded_on_the_attempt_and_is_not_final(wise, client):
+    # bounced_back used to fail the payout; Wise documents it as a step towards cancelled /
+    # funds_refunded, or back to a success: the payout stays processing and its hold stays held.
+    payout = _processing()
+    response = deliver(client, wise, payout.wise_transfer_id, "bounced_back", _at(5))
+    assert (response.status_code, api_json(response)["outcome"]) == (200, "recorded")
+    payout.refresh_from_db()
+    assert (payout.status, payout.wise_state) == ("processing", "bounced_back")
+    assert payout.attempts.get().wise_state == "bounced_back"
+    assert not Transfer.objects.filter(pending_id=f"payout:{payout.pk}:attempt:1:reserve").exists()
+    assert _settling_rows(payout) == []
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from affiliates.models import Commission, TierEvent
 from payouts.models import Payout
 from tests.factories.accounts import UserFactory
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory, TierEventFactory
+from tests.factories.payouts import hold_in_books, post_earned
 
 pytestmark = pytest.mark.django_db
 
@@ -44,11 +45,14 @@ def spread_over_90_days(affiliate, count: int, *, status: str = "pending") -> No
 @pytest.fixture
 def alice():
     affiliate = AffiliateFactory(user__username="alice", commission_rate=25)
-    CommissionFactory(affiliate=affiliate, stripe_invoice_id="in_alice_1", amount=Decimal("1000.00"), status="approved")
+    earned = CommissionFactory(
+        affiliate=affiliate, stripe_invoice_id="in_alice_1", amount=Decimal("1000.00"), status="approved"
+    )
+    post_earned(earned)  # the balance is read from the books
     CommissionFactory(affiliate=affiliate, stripe_invoice_id="in_alice_2", amount=Decimal("600.00"))
     TierEventFactory(affiliate=affiliate, from_rate=20, to_rate=25, tier_name="Gold", cause="alice promo")
     TierEventFactory(affiliate=affiliate, from_rate=20, to_rate=25, tier_name="Gold", status="superseded", cause="dup")
-    Payout.objects.create(affiliate=affiliate, amount=Decimal("100.00"), currency="USD")
+    hold_in_books(Payout.objects.create(affiliate=affiliate, amount=Decimal("100.00"), currency="USD"), fund=False)
     return affiliate
 
 

@@ -31,6 +31,7 @@ EXPECTED: dict[str, list[str]] = {
         "SELECT payouts_payout",  # the payout with its affiliate (KYC condition): one join
         "UPDATE payouts_payout",  # the guarded UPDATE, reviewer columns included
         "INSERT audit_auditentry",
+        "SELECT ledger_account FOR UPDATE",  # the books' re-check: the payable is not below zero
         "COMMIT",
     ],
     "reject_with_conflict": [
