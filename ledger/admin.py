@@ -1,14 +1,22 @@
-"""Read-only screens of the books: accounts with their balances, transfers, and an account's
-statement (the transfer list filtered on one account, with running balances). Nothing here
-writes: money moves only through ledger.services."""
+"""Read-only screens of the books: accounts with their balances, transfers, an account's
+statement (its transfers with debit / credit, running balance and running available, each linked to
+the transfer and to the business object it references) and the trial balance (per currency, debits
+against credits). Nothing here writes: money moves only through ledger.services. The statement and
+trial balance pages are for super-admins only."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 
 from core.admin_base import ReadOnlyAdmin
@@ -21,8 +29,98 @@ def _major(minor: int | None, currency: str) -> Decimal | str:
     return "-" if minor is None else from_minor(int(minor), currency)
 
 
+@dataclass(frozen=True)
+class StatementRow:
+    transfer: Transfer
+    transfer_url: str
+    debit: Decimal | None
+    credit: Decimal | None
+    running_balance: Decimal
+    running_available: Decimal
+    object_url: str | None
+
+
+@dataclass(frozen=True)
+class TrialBalanceLine:
+    currency: str
+    accounts: int
+    debits_posted: Decimal
+    credits_posted: Decimal
+    difference_posted: Decimal
+    debits_pending: Decimal
+    credits_pending: Decimal
+    difference_pending: Decimal
+    balanced: bool
+
+
+def reference_url(reference: str) -> str | None:
+    """The admin change page of the object a transfer's reference names ("payouts.payout:12"), or
+    None when the reference is not "<app_label>.<model>:<pk>" of a model registered in the admin.
+    Resolved by name, so the ledger imports no domain app."""
+    label, sep, pk = reference.partition(":")
+    app_label, dot, model_name = label.partition(".")
+    if not (sep and dot and pk and app_label and model_name):
+        return None
+    try:
+        model = apps.get_model(app_label, model_name)
+    except LookupError:
+        return None
+    if not admin.site.is_registered(model):
+        return None
+    try:
+        return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[quote(pk)])
+    except NoReverseMatch:
+        return None
+
+
+def _annotation(transfer: Transfer, name: str) -> int:
+    """A window sum selectors.statement annotated on the row (not a model field)."""
+    return int(getattr(transfer, name))
+
+
+def statement_rows(account: Account) -> list[StatementRow]:
+    rows = []
+    currency = account.currency
+    for transfer in selectors.statement(account):
+        amount = from_minor(transfer.amount, currency)
+        debited = transfer.debit_account_id == account.pk
+        rows.append(
+            StatementRow(
+                transfer=transfer,
+                transfer_url=reverse("admin:ledger_transfer_change", args=[quote(transfer.pk)]),
+                debit=amount if debited else None,
+                credit=None if debited else amount,
+                running_balance=from_minor(_annotation(transfer, "running_balance"), currency),
+                running_available=from_minor(_annotation(transfer, "running_available"), currency),
+                object_url=reference_url(transfer.reference),
+            )
+        )
+    return rows
+
+
+def trial_balance_lines() -> list[TrialBalanceLine]:
+    lines = []
+    for row in selectors.trial_balance():
+        c = row.currency
+        lines.append(
+            TrialBalanceLine(
+                currency=c,
+                accounts=row.accounts,
+                debits_posted=from_minor(row.debits_posted, c),
+                credits_posted=from_minor(row.credits_posted, c),
+                difference_posted=from_minor(row.debits_posted - row.credits_posted, c),
+                debits_pending=from_minor(row.debits_pending, c),
+                credits_pending=from_minor(row.credits_pending, c),
+                difference_pending=from_minor(row.debits_pending - row.credits_pending, c),
+                balanced=row.balanced,
+            )
+        )
+    return lines
+
+
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
+    change_list_template = "admin/ledger/account/change_list.html"
     list_display = [
         "id",
         "kind",
@@ -39,6 +137,49 @@ class AccountAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "currency", "enforce_balance"]
     search_fields = ["owner_id"]
 
+    def get_urls(self) -> list[URLPattern]:
+        # Before the ModelAdmin's own: "<path:object_id>/" would otherwise catch these.
+        own = [
+            path("trial-balance/", self._super_admin_view(self.trial_balance_view), name="ledger_trial_balance"),
+            path(
+                "<int:account_id>/statement/",
+                self._super_admin_view(self.statement_view),
+                name="ledger_account_statement",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _super_admin_view(self, view: Any) -> Any:
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not (request.user.is_active and request.user.is_superuser):
+                raise PermissionDenied("the books' reports are for super-admins")
+            return view(request, *args, **kwargs)
+
+        return self.admin_site.admin_view(checked)  # anonymous -> the login page
+
+    def trial_balance_view(self, request: HttpRequest) -> HttpResponse:
+        lines = trial_balance_lines()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Trial balance",
+            "opts": self.model._meta,
+            "lines": lines,
+            "all_balanced": all(line.balanced for line in lines),
+        }
+        return TemplateResponse(request, "admin/ledger/trial_balance.html", context)
+
+    def statement_view(self, request: HttpRequest, account_id: int) -> HttpResponse:
+        account = get_object_or_404(Account, pk=account_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Statement: {account}",
+            "opts": self.model._meta,
+            "account": account,
+            "rows": statement_rows(account),
+            "balance": {k: from_minor(v, account.currency) for k, v in _totals(account).items()},
+        }
+        return TemplateResponse(request, "admin/ledger/account_statement.html", context)
+
     @admin.display(description="available (major units)")
     def available_display(self, obj: Account) -> Decimal | str:
         # Tracked accounts answer from the row already loaded; a platform account sums its transfers.
@@ -49,8 +190,14 @@ class AccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description="statement")
     def statement_link(self, obj: Account) -> str:
+        page = reverse("admin:ledger_account_statement", args=[obj.pk])
         url = reverse("admin:ledger_transfer_changelist") + f"?{AccountStatementFilter.parameter_name}={obj.pk}"
-        return format_html('<a href="{}">statement</a>', url)
+        return format_html('<a href="{}">statement</a> &middot; <a href="{}">transfers</a>', page, url)
+
+
+def _totals(account: Account) -> dict[str, int]:
+    bal = selectors.balance(account)
+    return {"posted": bal.posted, "available": bal.available, "pending_debits": bal.debits_pending}
 
 
 class AccountStatementFilter(admin.SimpleListFilter):

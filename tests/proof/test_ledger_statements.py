@@ -1,0 +1,108 @@
+"""The SQL the books' operations send, pinned statement by statement: a payout request (the
+reservation), the approval with the books' re-check, a post and a void of a reservation, and a
+commission's earn posting. The builders are bench/ledger.py's OPERATIONS, so the bench prints
+exactly what CI holds the code to (docs/BENCHMARKS.md, section 5).
+
+Transactional tests, so BEGIN/COMMIT are real. SAVEPOINT / RELEASE are sent to the server too and
+count as statements here (round trips), unlike BEGIN/COMMIT which the helper sets apart.
+"""
+
+import pytest
+
+from bench.ledger import OPERATIONS
+from bench.proof import operations
+from bench.proof.statements import capture
+from tests.proof.conftest import summary_line
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# The ledger's write (ledger.services._insert_and_move): a savepoint for core.transactions.atomic()
+# nested in the caller's transaction, a second one around the INSERT (a lost race or a replay must
+# leave the transaction usable), the INSERT, and the one UPDATE of the tracked account's columns
+# (the guarded one for a reservation). The platform account keeps no columns: never updated.
+LEDGER_WRITE = [
+    "SAVEPOINT",
+    "SAVEPOINT",
+    "INSERT ledger_transfer",
+    "RELEASE",
+    "UPDATE ledger_account",
+    "RELEASE",
+]
+EXPECTED: dict[str, list[str]] = {
+    "request": [
+        "BEGIN",
+        "INSERT payouts_payout",
+        "SELECT ledger_account",  # the affiliate's payable (account_for)
+        "SELECT ledger_account",  # the platform's Wise clearing (account_for)
+        "SELECT ledger_account",  # both as stored, one query: their flags decide the guard
+        *LEDGER_WRITE,  # the UPDATE is the guarded reservation: credits_posted >= debits + pending + amount
+        "COMMIT",
+    ],
+    "approve": [
+        "BEGIN",
+        "SELECT payouts_payout",
+        "UPDATE payouts_payout",  # the guarded transition
+        "INSERT audit_auditentry",
+        "SELECT ledger_account FOR UPDATE",  # the books' re-check: the payable is not below zero
+        "COMMIT",
+    ],
+    "post": [
+        "BEGIN",
+        "SELECT ledger_transfer",  # the pending transfer with both accounts, one join
+        *LEDGER_WRITE,  # the resolution (UNIQUE pending_id) and the payable's pending -> posted
+        "COMMIT",
+    ],
+    "void": [
+        "BEGIN",
+        "SELECT ledger_transfer",
+        *LEDGER_WRITE,  # the resolution and the payable's hold released
+        "COMMIT",
+    ],
+    "earn": [
+        "BEGIN",
+        "SELECT ledger_account",  # the platform's commission expense
+        "SELECT ledger_account",  # the affiliate's payable
+        "SELECT ledger_account",  # both as stored
+        *LEDGER_WRITE,  # the UPDATE credits the payable; the expense row is only read
+        "COMMIT",
+    ],
+}
+APPROVE_BUDGET = 5  # statements, BEGIN/COMMIT not counted (issue 13)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_statements_per_ledger_operation(name):
+    operation = OPERATIONS[name]()
+
+    with operations.tasks_queued_not_run():
+        captured = capture(operation.run)
+
+    listing = "\n".join(f"  {kind:40} {sql[:110]}" for kind, sql in zip(captured.kinds, captured.sql, strict=True))
+    assert captured.kinds == EXPECTED[name], f"{operation.name} sent:\n{listing}"
+    summary_line(f"statements: {operation.name}: {captured.describe()}: {', '.join(captured.kinds)}")
+
+
+def test_an_approval_including_the_books_stays_within_five_statements():
+    operation = OPERATIONS["approve"]()
+
+    with operations.tasks_queued_not_run():
+        captured = capture(operation.run)
+
+    assert captured.kinds.count("BEGIN") == 1, captured.kinds
+    assert captured.statements <= APPROVE_BUDGET, captured.kinds
+    assert "SELECT ledger_account FOR UPDATE" in captured.kinds  # the books are in the count
+    summary_line(f"statements: approve incl. the books: {captured.statements} (budget {APPROVE_BUDGET})")
+
+
+def test_a_posting_never_updates_a_platform_account():
+    """No global hot row: of the earn posting's writes, only the affiliate's payable row is
+    updated; the platform's commission-expense account is read, never written."""
+    operation = OPERATIONS["earn"]()
+
+    captured = capture(operation.run)
+
+    updates = [sql for sql in captured.sql if sql.lstrip().upper().startswith("UPDATE")]
+    transfer = captured.result
+    assert len(updates) == 1, updates
+    assert updates[0].endswith(f'WHERE "ledger_account"."id" = {transfer.credit_account_id}'), updates[0]
+    assert not transfer.debit_account.tracks_balance
