@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import PageNumberPagination
@@ -73,6 +73,15 @@ class PayoutBalanceErrorSerializer(ErrorSerializer):
     currency = serializers.CharField()
 
 
+# A 422 is either an illegal move (from, to, allowed) or a balance refusal (available_balance ...):
+# approve, retry and "PUT status" can answer both, so the schema says one of the two.
+PAYOUT_REFUSAL = PolymorphicProxySerializer(
+    component_name="PayoutRefusal",
+    serializers=[PayoutIllegalTransitionErrorSerializer, PayoutBalanceErrorSerializer],
+    resource_type_field_name=None,
+)
+
+
 class PayoutPageSerializer(serializers.Serializer):
     """PageNumberPagination's envelope around the payouts."""
 
@@ -89,7 +98,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         403: error_response("Not allowed (super-admins only)"),
         404: error_response("No such payout"),
         409: error_response("The payout is no longer in the state acted on", PayoutConflictErrorSerializer),
-        422: error_response("Illegal transition or business rule", PayoutIllegalTransitionErrorSerializer),
+        422: OpenApiResponse(PAYOUT_REFUSAL, description="Illegal transition, or a balance that no longer covers it"),
     }
     return {code: described[code] for code in codes}
 

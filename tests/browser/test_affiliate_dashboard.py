@@ -15,6 +15,7 @@ from affiliates.models import Commission
 from payouts.models import Payout
 from tests.browser.conftest import record
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory, TierEventFactory
+from tests.factories.payouts import hold_in_books, post_earned
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # The data migration's own function: a transactional test starts from a flushed database.
@@ -42,8 +43,10 @@ def bea():
     for days, (amount, status) in COMMISSIONS.items():
         commission = CommissionFactory(affiliate=affiliate, amount=Decimal(amount), status=status)
         Commission.objects.filter(pk=commission.pk).update(created_at=now - timedelta(days=days))  # auto_now_add
+        if status == "approved":
+            post_earned(commission)  # the balance is read from the ledger: approved money is posted there
     TierEventFactory(affiliate=affiliate, from_rate=25, to_rate=20, tier_name="Bronze", cause="window moved")
-    Payout.objects.create(affiliate=affiliate, amount=Decimal("100.00"), currency="USD")
+    hold_in_books(Payout.objects.create(affiliate=affiliate, amount=Decimal("100.00"), currency="USD"), fund=False)
     return affiliate
 
 
