@@ -16,13 +16,11 @@ from enum import StrEnum
 import stripe
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from core.errors import ValidationError
 from core.transactions import atomic
 from webhooks.errors import WebhookErrorCode
-from webhooks.models import WebhookEvent
+from webhooks.events import claim_webhook_event
 
 logger = structlog.get_logger(__name__)
 StripeHandler = Callable[..., None]
@@ -72,15 +70,3 @@ def handle_stripe_event(*, event: stripe.Event) -> StripeEventOutcome:
         for handler in handlers:
             handler(event=event)
     return StripeEventOutcome.PROCESSED if handlers else StripeEventOutcome.IGNORED
-
-
-def claim_webhook_event(*, provider: str, event_id: str, event_type: str) -> bool:
-    """A concurrent duplicate waits on the UNIQUE index for the first delivery's commit, then loses."""
-    try:
-        with transaction.atomic():
-            WebhookEvent.objects.create(
-                provider=provider, event_id=event_id, event_type=event_type, received_at=timezone.now()
-            )
-    except IntegrityError:
-        return False
-    return True

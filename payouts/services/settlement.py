@@ -45,7 +45,7 @@ from payouts.models import (
 from payouts.selectors import payouts_to_poll
 from payouts.services import books
 from payouts.services.attempts import attempt_for_transfer, book_late_success, book_return, current_attempt
-from webhooks.stripe_events import claim_webhook_event
+from webhooks.events import claim_webhook_event
 
 logger = structlog.get_logger(__name__)
 WEBHOOK = SystemActor("webhook:wise")
