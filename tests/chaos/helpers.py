@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEntry, BeaconCount
 from core.models import Claim
+from ledger.checks import check_ledger
 from loyalty.models import DiscountStatus, LoyaltyDiscount
 from loyalty.services.grants import RESUME_AFTER
 from pos_sync.models import LIVE_STATUSES, SyncJob
@@ -28,6 +29,15 @@ APPLY_LOYALTY = "loyalty.tasks.apply_loyalty"
 def reviewer_tokens(*names: str) -> dict[str, str]:
     """Super-admins with DRF tokens: {username: token}."""
     return {name: Token.objects.create(user=SuperAdminFactory(username=name)).key for name in names}
+
+
+def ledger_ok() -> str:
+    """The books after a scenario: `check_ledger` on the database the stack wrote (the test
+    database), asserted clean; returns the summary's "ledger OK (...)" fragment."""
+    close_old_connections()
+    report = check_ledger()
+    assert report.ok, report.summary()
+    return f"ledger OK ({report.transfers} transfers, {report.accounts} accounts)"
 
 
 def beacons(kind: str) -> int:

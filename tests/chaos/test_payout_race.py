@@ -19,7 +19,7 @@ from django.db import close_old_connections
 from payouts.keys import wise_transaction_id
 from payouts.models import Payout, PayoutStatus
 from tests.chaos.conftest import SUMMARY
-from tests.chaos.helpers import audit_targets, beacons, reviewer_tokens, wait_until
+from tests.chaos.helpers import audit_targets, beacons, ledger_ok, reviewer_tokens, wait_until
 from tests.chaos.stack import ChaosStack
 from tests.concurrency import race
 from tests.factories.payouts import PayoutFactory, funded_affiliate
@@ -157,6 +157,7 @@ def test_payout_review_race_over_http(stack: ChaosStack, chaos_long: bool) -> No
     }, audit
     assert beacons("payout_race_lost") == len(winners)
 
+    books = ledger_ok()
     SUMMARY.add(
         f"payout-race: {len(plan)} payouts over HTTP (gunicorn x4, 2 Celery workers), {len(double)} double winners, "
         f"{len(none)} without a winner, {len(spurious)} spurious transfers; {len(approved)} approved -> "
@@ -164,7 +165,7 @@ def test_payout_review_race_over_http(stack: ChaosStack, chaos_long: bool) -> No
         f"{len(approved)} paid by webhook; {len(rejected)} rejected; {sum(audit.values())} audit rows = won "
         f"transitions; {len(winners)} losers told 409 naming the winning reviewer ({len(moved_on)} after the "
         f"dispatch had moved the payout on); race {race_seconds:.1f} s, "
-        f"dispatch drained {dispatch_seconds:.1f} s later",
+        f"dispatch drained {dispatch_seconds:.1f} s later; {books}",
         key=1,
     )
 
@@ -192,3 +193,4 @@ def test_conflict_names_the_reviewer_not_the_dispatcher(stack: ChaosStack) -> No
     body = response.json()
     assert response.status_code == 409 and body["error"] == "conflict", body
     assert body["current_reviewer"] == "kerem", body
+    ledger_ok()

@@ -35,6 +35,7 @@ from tests.chaos.helpers import (
     SWEEP_PAYOUTS,
     Clock,
     Drive,
+    ledger_ok,
     reviewer_tokens,
 )
 from tests.chaos.stack import PROVIDER_TIMEOUT_SECONDS, ChaosStack
@@ -149,6 +150,7 @@ def test_provider_faults_make_no_duplicate(stack: ChaosStack, chaos_long: bool) 
     assert mails == {s.user.email: 1 for s in subscriptions}, mails
 
     objects = len(transfers) + sum(fundings.values()) + len(orders) + sum(payments.values()) + len(codes)
+    books = ledger_ok()
     SUMMARY.add(
         f"provider-faults: {sum(injected.values())} faults injected and hit ({', '.join(MODES)} on Wise "
         f"create-transfer and funding, Square CreateOrder and CreatePayment, Stripe create-promotion-code); "
@@ -156,6 +158,6 @@ def test_provider_faults_make_no_duplicate(stack: ChaosStack, chaos_long: bool) 
         f"{len(orders)} Square orders, {sum(payments.values())} payments; {count} anniversaries -> {len(codes)} "
         f"promotion codes, {sum(mails.values())} emails; {_creates(stack)} create calls made {objects} objects: "
         f"0 duplicates; {drive.ticks_sent} beat ticks sent, clock moved {clock.moves}x "
-        f"({'real waits' if chaos_long else 'simulated'}); {seconds:.1f} s",
+        f"({'real waits' if chaos_long else 'simulated'}); {seconds:.1f} s; {books}",
         key=3,
     )

@@ -23,7 +23,7 @@ from affiliates.models import Affiliate, Commission, Tier, TierEvent, TierEventS
 from affiliates.selectors import affiliates_off_tier, tier_for_total, tiers
 from tests.affiliates.events import invoice_paid, subscription_updated
 from tests.chaos.conftest import SUMMARY
-from tests.chaos.helpers import audit_targets, beacons, wait_until
+from tests.chaos.helpers import audit_targets, beacons, ledger_ok, wait_until
 from tests.chaos.stack import STRIPE_WEBHOOK_SECRET, ChaosStack
 from tests.concurrency import race
 from tests.factories.affiliates import AffiliateFactory, ReferralFactory
@@ -147,12 +147,13 @@ def test_stripe_webhooks_duplicated_shuffled_concurrent(stack: ChaosStack, chaos
     assert sum(rate_changes.values()) == changes, rate_changes
     lost = beacons("evaluate_tier_race_lost")
 
+    books = ledger_ok()
     SUMMARY.add(
         f"stripe-webhooks: {len(events)} events x {DUPLICATES} deliveries = {len(deliveries)} shuffled, "
         f"in waves of {WAVE} released together (2 waves in flight) over HTTP in {deliver_seconds:.1f} s; "
         f"{outcomes['processed']} processed, "
         f"{outcomes['duplicate']} duplicates answered 200; {len(recorded)} commissions = {len(invoices)} distinct "
         f"invoices ({RESENT * scale} re-sent under a new event id); {changes} tier events = {changes} real rate "
-        f"changes ({lost} evaluation races lost, 0 written)",
+        f"changes ({lost} evaluation races lost, 0 written); {books}",
         key=4,
     )

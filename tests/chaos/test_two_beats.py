@@ -27,7 +27,7 @@ from loyalty.anniversaries import add_months
 from loyalty.models import DiscountStatus, LoyaltyDiscount
 from pos_sync.models import SyncJob, SyncJobStatus
 from tests.chaos.conftest import SUMMARY
-from tests.chaos.helpers import APPLY_LOYALTY, PUSH_ORDERS, audit_targets, wait_until
+from tests.chaos.helpers import APPLY_LOYALTY, PUSH_ORDERS, audit_targets, ledger_ok, wait_until
 from tests.chaos.stack import ChaosStack
 from tests.factories.loyalty import SubscriptionFactory
 from tests.factories.pos_sync import PosConnectionFactory, SyncJobFactory
@@ -136,6 +136,7 @@ def test_two_beats_push_and_grant_exactly_once(stack: ChaosStack, chaos_long: bo
     per_task = Counter()
     for report in sent:
         per_task.update(report["sent"])
+    books = ledger_ok()
     SUMMARY.add(
         f"two-beats: {len(SCHEDULERS)} schedulers x {ticks} aligned ticks ({every} s apart"
         f"{', 3 real minutes' if chaos_long else ', 3 min at 2.5 s ticks compressed 10x'}) = "
@@ -145,7 +146,7 @@ def test_two_beats_push_and_grant_exactly_once(stack: ChaosStack, chaos_long: bo
         f"({creates['stripe']} create calls), {len(mailed)} emails: each exactly once; collisions: "
         f"{insert_lost} grants lost the insert race to the other tick, {claimed_elsewhere} POS jobs found claimed "
         f"(skip_locked gives concurrent drains disjoint jobs; {pushing_ticks} of {len(push_runs)} push ticks took "
-        f"work)",
+        f"work); {books}",
         key=5,
     )
 

@@ -28,7 +28,16 @@ from payouts.models import Payout
 from pos_sync.keys import square_order_key, square_payment_key
 from pos_sync.models import SyncJob, SyncJobStatus
 from tests.chaos.conftest import SUMMARY
-from tests.chaos.helpers import PAYOUT_LEASES, POS_LEASES, PUSH_ORDERS, SWEEP_PAYOUTS, Clock, Drive, reviewer_tokens
+from tests.chaos.helpers import (
+    PAYOUT_LEASES,
+    POS_LEASES,
+    PUSH_ORDERS,
+    SWEEP_PAYOUTS,
+    Clock,
+    Drive,
+    ledger_ok,
+    reviewer_tokens,
+)
 from tests.chaos.processes import wait_for
 from tests.chaos.stack import ChaosStack, StandIn
 from tests.factories.payouts import PayoutFactory, funded_affiliate
@@ -165,6 +174,7 @@ def test_worker_killed_mid_dispatch_and_mid_push(stack: ChaosStack, chaos_long: 
         f"{c.domain} {c.name} ({'whole worker' if c.whole_worker else 'pool child'}: redelivered by {c.redelivered_by})"
         for c in CASES
     )
+    books = ledger_ok()
     SUMMARY.add(
         f"worker-kill: {len(CASES)} SIGKILLs mid-call after the provider committed [{kills}]; "
         f"{sum(transfers.values())} Wise transfers / {sum(fundings.values())} fundings for {len(payout_ids)} payouts, "
@@ -172,6 +182,6 @@ def test_worker_killed_mid_dispatch_and_mid_push(stack: ChaosStack, chaos_long: 
         f"0 second transfers, orders or payments (killed creates resent with the same key, the killed funding "
         f"read back and never sent again); {payouts_drive.ticks_sent + pos_drive.ticks_sent} beat ticks sent, "
         f"lease clock moved {clock.moves}x "
-        f"({'real waits' if chaos_long else 'simulated'}); {time.monotonic() - started:.1f} s",
+        f"({'real waits' if chaos_long else 'simulated'}); {time.monotonic() - started:.1f} s; {books}",
         key=2,
     )
