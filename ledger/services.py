@@ -4,27 +4,35 @@ The safety layers, in the order a posting meets them:
 1. validation before any write: an int amount > 0 (bool, Decimal and float refused), a known
    currency, both accounts in it, a well-formed id; a refusal writes nothing;
 2. database uniqueness: the transfer id is the primary key and a pending transfer's resolution is
-   UNIQUE on pending_id. The insert runs in a savepoint; the loser of a race (or a replay) catches
-   the IntegrityError and reads the winner: same fields -> the original is returned, different
-   fields -> ValidationError, the other resolution of a pending transfer -> Conflict;
+   UNIQUE on pending_id. The insert is ONE `INSERT ... ON CONFLICT DO NOTHING RETURNING id` (no
+   savepoint, no IntegrityError): no row back means the row exists (a replay, or the loser of a
+   race, which waits for the winner to commit), and the loser reads it: same fields -> the
+   original is returned, different fields -> ValidationError, the other resolution of a pending
+   transfer -> Conflict;
 3. one guarded UPDATE for a debit of an enforce_balance account (TigerBeetle's
    debits_must_not_exceed_credits), in the same transaction as the insert, so the check and the
    debit cannot be split by a concurrent reservation (READ COMMITTED re-checks the WHERE on the
    row a concurrent writer committed). Rowcount 0 = insufficient balance, and the insert rolls
-   back with it;
+   back with it: a guarded posting runs in a savepoint when the caller's transaction is open
+   (its only savepoint), so a refusal undoes the refused posting only. An unguarded posting
+   cannot be refused after its insert and takes no savepoint;
 4. account rows are updated in primary-key order, so two postings over the same pair of accounts
    never wait on each other in opposite orders (no deadlock);
 5. the immutability trigger (migration 0002): no UPDATE or DELETE of a transfer, ever.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from core import currencies
 from core.errors import BusinessRuleViolation, Conflict, NotFound, ValidationError
-from core.transactions import atomic
+from core.transactions import run_exit_hooks
 from ledger.errors import LedgerErrorCode
 from ledger.models import (
     ACCOUNT_POLICIES,
@@ -49,6 +57,20 @@ COMPARED_FIELDS = (
     "pending_id",
     "reference",
 )
+# INSERT ... ON CONFLICT DO NOTHING: any UNIQUE (the id, a resolution's pending_id) -> no row back.
+_INSERT_TRANSFER = (
+    'INSERT INTO "ledger_transfer" ("id", "debit_account_id", "credit_account_id", "amount", "currency", "kind",'
+    ' "flag", "pending_id", "reference", "created_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
+    ' ON CONFLICT DO NOTHING RETURNING "id"'
+)
+_ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
+_SELECT_ACCOUNT = (
+    "SELECT "
+    + ", ".join(f'"ledger_account"."{f.column}"' for f in Account._meta.concrete_fields)
+    + ' FROM "ledger_account" WHERE "ledger_account"."kind" = %s AND "ledger_account"."owner_id" = %s'
+    ' AND "ledger_account"."currency" = %s'
+)
+_STORED = "_ledger_stored"  # on an Account account_for() read: its identity and flags as stored
 
 
 @dataclass(frozen=True)
@@ -64,7 +86,7 @@ class _Spec:
     reference: str
     pending: Transfer | None = None
 
-    def columns(self) -> dict[str, object]:
+    def columns(self) -> dict[str, Any]:
         return {
             "debit_account_id": self.debit.pk,
             "credit_account_id": self.credit.pk,
@@ -90,16 +112,27 @@ def account_for(*, kind: str, owner_id: str = "", currency: str) -> Account:
     """The account of (kind, owner, currency), created on first use.
 
     Race-safe get-or-create: SELECT; on a miss INSERT ... ON CONFLICT DO NOTHING, then SELECT
-    again, so two first postings for a new affiliate create one account (UNIQUE decides)."""
+    again, so two first postings for a new affiliate create one account (UNIQUE decides). The
+    instance remembers what it was read as, so a posting need not read it again (_accounts)."""
     code = currencies.normalize(currency)
     policy = _policy(kind, owner_id)
-    lookup = {"kind": kind, "owner_id": owner_id, "currency": code}
-    account = Account.objects.filter(**lookup).first()
+    lookup = {"kind": str(kind), "owner_id": owner_id, "currency": code}
+    account = _stored_account(lookup)
     if account is None:
         flags = {"tracks_balance": policy.tracks_balance, "enforce_balance": policy.enforce_balance}
         Account.objects.bulk_create([Account(**lookup, **flags)], ignore_conflicts=True)
-        account = Account.objects.get(**lookup)
-    return account
+        account = _stored_account(lookup)
+        if account is None:  # pragma: no cover - the UNIQUE row exists once the insert returned
+            raise NotFound("ledger account not found", code=LedgerErrorCode.INVALID_ACCOUNT)
+    return _remember(account)
+
+
+def _stored_account(lookup: dict[str, str]) -> Account | None:
+    """The one SELECT of account_for(), as plain SQL (it runs on every posting: no ORM compile)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SELECT_ACCOUNT, [lookup["kind"], lookup["owner_id"], lookup["currency"]])
+        row = cursor.fetchone()
+    return None if row is None else Account.from_db(connection.alias, _ACCOUNT_FIELDS, row)
 
 
 def post_transfer(
@@ -201,17 +234,42 @@ def _checked_kind(kind: object) -> str:
     return str(kind)
 
 
+def _snapshot(account: Account) -> tuple[object, ...]:
+    return (
+        account.pk,
+        account.kind,
+        account.owner_id,
+        account.currency,
+        account.tracks_balance,
+        account.enforce_balance,
+    )
+
+
+def _remember(account: Account) -> Account:
+    setattr(account, _STORED, _snapshot(account))
+    return account
+
+
+def _as_stored(account: Account) -> bool:
+    """This instance was read by account_for() and none of what decides a posting (pk, kind,
+    owner, currency, flags) was changed in memory since. Those columns never change in the
+    database (the admin is read-only, the services write balance columns only)."""
+    return getattr(account, _STORED, None) == _snapshot(account)
+
+
 def _accounts(debit: Account, credit: Account) -> tuple[Account, Account]:
     """Both accounts as stored (their flags decide the guard, not an instance a caller may have
-    altered), in one query; same currency, a known one, and two different accounts."""
+    altered); same currency, a known one, and two different accounts. Instances account_for()
+    just read and nobody altered are taken as they are; any other pair is read again, in one query."""
     if not isinstance(debit, Account) or not isinstance(credit, Account) or debit.pk is None or credit.pk is None:
         raise ValidationError("debit and credit must be saved ledger accounts", code=LedgerErrorCode.INVALID_ACCOUNT)
     if debit.pk == credit.pk:
         raise ValidationError("a transfer needs two different accounts", code=LedgerErrorCode.SAME_ACCOUNT)
-    stored = Account.objects.in_bulk([debit.pk, credit.pk])
-    if len(stored) != 2:
-        raise NotFound("ledger account not found", code=LedgerErrorCode.INVALID_ACCOUNT)
-    debit, credit = stored[debit.pk], stored[credit.pk]
+    if not (_as_stored(debit) and _as_stored(credit)):
+        stored = Account.objects.in_bulk([debit.pk, credit.pk])
+        if len(stored) != 2:
+            raise NotFound("ledger account not found", code=LedgerErrorCode.INVALID_ACCOUNT)
+        debit, credit = _remember(stored[debit.pk]), _remember(stored[credit.pk])
     if debit.currency != credit.currency:
         raise ValidationError(
             f"cannot move {debit.currency} into a {credit.currency} account",
@@ -267,20 +325,47 @@ def _resolution_spec(pending: Transfer, transfer_id: str | None, flag: str, amou
 
 
 def _insert_and_move(spec: _Spec) -> Transfer:
-    with atomic():
-        try:
-            with transaction.atomic():  # savepoint: a lost race leaves the outer transaction usable
-                transfer = Transfer.objects.create(id=spec.id, **spec.columns())
-        except IntegrityError as exc:
-            return _already_recorded(spec, exc)
-        for move in sorted(_moves(spec), key=lambda m: m.account.pk):
-            _apply(move, spec)
-        return transfer
+    """The INSERT, then the tracked accounts' UPDATEs in primary-key order, in one transaction
+    (the caller's if one is open). Only a guarded posting can be refused after its insert: it
+    alone takes a savepoint, so the refusal rolls back the insert and leaves the caller's
+    transaction usable. A replay or a lost race writes nothing and is resolved after the block."""
+    moves = sorted(_moves(spec), key=lambda m: m.account.pk)
+    with _write(savepoint=any(move.guard is not None for move in moves)):
+        transfer = _insert(spec)
+        if transfer is not None:
+            for move in moves:
+                _apply(move, spec)
+    return transfer if transfer is not None else _already_recorded(spec)
 
 
-def _already_recorded(spec: _Spec, exc: IntegrityError) -> Transfer:
-    """The insert lost to a committed row: the same id (replay) or another resolution of the same
-    pending transfer. READ COMMITTED: this new statement sees the winner's row."""
+@contextmanager
+def _write(*, savepoint: bool) -> Iterator[None]:
+    """core.transactions.atomic(), with the savepoint only when asked for (a nested block without
+    one still marks the caller's transaction for rollback if the write fails)."""
+    try:
+        with transaction.atomic(savepoint=savepoint):
+            yield
+    finally:
+        run_exit_hooks()
+
+
+def _insert(spec: _Spec) -> Transfer | None:
+    """ONE statement; None = a row with this id or this pending_id exists (committed: ON CONFLICT
+    waits for an in-flight insert of the same key to end)."""
+    columns = spec.columns()
+    created_at = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_TRANSFER, [spec.id, *columns.values(), created_at])
+        if cursor.fetchone() is None:
+            return None
+    transfer = Transfer(id=spec.id, created_at=created_at, **columns)
+    transfer._state.adding, transfer._state.db = False, connection.alias
+    return transfer
+
+
+def _already_recorded(spec: _Spec) -> Transfer:
+    """The insert found a committed row: the same id (replay) or another resolution of the same
+    pending transfer. READ COMMITTED: this new statement sees it."""
     existing = Transfer.objects.filter(pk=spec.id).first()
     if existing is not None:
         differs = [name for name, value in spec.columns().items() if getattr(existing, name) != value]
@@ -295,7 +380,7 @@ def _already_recorded(spec: _Spec, exc: IntegrityError) -> Transfer:
     pending = spec.pending
     resolution = Transfer.objects.filter(pending_id=pending.pk).first() if pending else None
     if pending is None or resolution is None:
-        raise exc
+        raise IntegrityError(f"transfer {spec.id!r} conflicted with a row that cannot be found")
     if resolution.flag == spec.flag and resolution.amount == spec.amount:
         return resolution
     raise Conflict(
@@ -333,12 +418,19 @@ def _moves(spec: _Spec) -> list[_Move]:
 
 
 def _apply(move: _Move, spec: _Spec) -> None:
-    rows = Account.objects.filter(pk=move.account.pk)
+    """ONE UPDATE of the account's columns; a guarded one is
+    UPDATE ... WHERE id = %s AND credits_posted - debits_posted - debits_pending >= amount
+    (written as credits_posted >= debits_posted + debits_pending + amount)."""
+    sets = ", ".join(f'"{column}" = "{column}" + %s' for column in move.deltas)
+    sql = f'UPDATE "ledger_account" SET {sets} WHERE "ledger_account"."id" = %s'
+    params: list[Any] = [*move.deltas.values(), move.account.pk]
     if move.guard is not None:
-        # ONE statement: UPDATE ... WHERE id = %s AND credits_posted - debits_posted - debits_pending >= amount
-        # (written as credits_posted >= debits_posted + debits_pending + amount).
-        rows = rows.filter(credits_posted__gte=F("debits_posted") + F("debits_pending") + move.guard)
-    if rows.update(**{column: F(column) + delta for column, delta in move.deltas.items()}) == 0:
+        sql += ' AND "credits_posted" >= "debits_posted" + "debits_pending" + %s'
+        params.append(move.guard)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        updated = cursor.rowcount
+    if updated == 0:
         available = Account.objects.filter(pk=move.account.pk).values_list(
             F("credits_posted") - F("debits_posted") - F("debits_pending"), flat=True
         )[0]

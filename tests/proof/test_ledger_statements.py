@@ -16,26 +16,22 @@ from tests.proof.conftest import summary_line
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The ledger's write (ledger.services._insert_and_move): a savepoint for core.transactions.atomic()
-# nested in the caller's transaction, a second one around the INSERT (a lost race or a replay must
-# leave the transaction usable), the INSERT, and the one UPDATE of the tracked account's columns
-# (the guarded one for a reservation). The platform account keeps no columns: never updated.
-LEDGER_WRITE = [
-    "SAVEPOINT",
-    "SAVEPOINT",
-    "INSERT ledger_transfer",
-    "RELEASE",
-    "UPDATE ledger_account",
-    "RELEASE",
-]
+# The ledger's write (ledger.services._insert_and_move): ONE `INSERT ... ON CONFLICT DO NOTHING
+# RETURNING id` (no row back = a replay or a lost race, read afterwards; no savepoint, no
+# IntegrityError) and the one UPDATE of the tracked account's columns. The platform account keeps
+# no columns: never updated. A guarded posting (a reservation) alone runs in a savepoint when the
+# caller's transaction is open, so a refusal undoes that posting only; an unguarded one (a post or
+# void of a reservation, an earn) cannot be refused after its insert and takes none.
+LEDGER_WRITE = ["INSERT ledger_transfer ON CONFLICT", "UPDATE ledger_account"]
 EXPECTED: dict[str, list[str]] = {
     "request": [
         "BEGIN",
         "INSERT payouts_payout",
         "SELECT ledger_account",  # the affiliate's payable (account_for)
-        "SELECT ledger_account",  # the platform's Wise clearing (account_for)
-        "SELECT ledger_account",  # both as stored, one query: their flags decide the guard
+        "SELECT ledger_account",  # the platform's Wise clearing (account_for): both as stored, not re-read
+        "SAVEPOINT",  # the guarded reservation may be refused after its insert
         *LEDGER_WRITE,  # the UPDATE is the guarded reservation: credits_posted >= debits + pending + amount
+        "RELEASE",
         "COMMIT",
     ],
     "approve": [
@@ -60,9 +56,8 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "earn": [
         "BEGIN",
-        "SELECT ledger_account",  # the platform's commission expense
-        "SELECT ledger_account",  # the affiliate's payable
-        "SELECT ledger_account",  # both as stored
+        "SELECT ledger_account",  # the platform's commission expense (account_for)
+        "SELECT ledger_account",  # the affiliate's payable (account_for): both as stored, not re-read
         *LEDGER_WRITE,  # the UPDATE credits the payable; the expense row is only read
         "COMMIT",
     ],
