@@ -13,19 +13,20 @@ Amounts recorded with more decimals than the currency has (the old code kept eve
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 
 from core import currencies
 from core.errors import ValidationError
-from ledger.models import ACCOUNT_POLICIES, AccountKind, TransferKind
+from ledger.backfill import HistoricalTransfer, insert_historical_transfer, rounded_to_minor_unit
+from ledger.models import AccountKind, TransferFlag, TransferKind
 
 PAYABLE = AccountKind.AFFILIATE_PAYABLE.value
 EXPENSE = AccountKind.COMMISSION_EXPENSE.value
 REFUNDS = AccountKind.REFUNDS.value
+PLAIN = TransferFlag.PLAIN.value
 
 
 @dataclass(frozen=True)
@@ -38,38 +39,25 @@ class OldCommission:
     reversed_after_approval: bool
 
 
-@dataclass(frozen=True)
-class BackfillTransfer:
-    id: str
-    kind: str
-    debit: tuple[str, str]  # (account kind, owner_id)
-    credit: tuple[str, str]
-    amount: int
-    currency: str
-    reference: str
-
-
-def backfill_transfers(commissions: Iterable[OldCommission]) -> list[BackfillTransfer]:
+def backfill_transfers(commissions: Iterable[OldCommission]) -> list[HistoricalTransfer]:
     """The transfers the books should hold for these commissions (a pure function)."""
-    rows: list[BackfillTransfer] = []
+    rows: list[HistoricalTransfer] = []
     for c in commissions:
         if c.status != "approved" and not (c.status == "reversed" and c.reversed_after_approval):
             continue
-        minor = currencies.to_minor(rounded(c.amount, c.currency), c.currency)
+        minor = currencies.to_minor(rounded_to_minor_unit(c.amount, c.currency), c.currency)
         if minor <= 0:
             continue
         payable, ref = (PAYABLE, str(c.affiliate_id)), f"affiliates.commission:{c.id}"
         earn = TransferKind.COMMISSION_EARNED.value
-        rows.append(BackfillTransfer(f"commission:{c.id}:earn", earn, (EXPENSE, ""), payable, minor, c.currency, ref))
+        earn_id = f"commission:{c.id}:earn"
+        rows.append(HistoricalTransfer(earn_id, earn, PLAIN, (EXPENSE, ""), payable, minor, c.currency, ref))
         if c.status == "reversed":
             reverse_id = f"commission:{c.id}:reverse:backfill:{minor}"
             reverse = TransferKind.COMMISSION_REVERSED.value
-            rows.append(BackfillTransfer(reverse_id, reverse, payable, (REFUNDS, ""), minor, c.currency, ref))
+            rows.append(HistoricalTransfer(reverse_id, reverse, PLAIN, payable, (REFUNDS, ""), minor, c.currency, ref))
     return rows
 
-
-def rounded(amount: Decimal, currency: str) -> Decimal:
-    return Decimal(amount).quantize(Decimal(1).scaleb(-currencies.exponent(currency)), rounding=ROUND_HALF_UP)
 
 
 def backfill_ledger(apps: Any) -> int:
@@ -84,11 +72,11 @@ def backfill_ledger(apps: Any) -> int:
                 code = currencies.normalize(c.currency)
             except ValidationError:
                 continue  # not money the books can hold; reported by nothing else, left as it was
-            if rounded(c.amount, code) != c.amount:
-                Commission.objects.filter(pk=c.pk).update(amount=rounded(c.amount, code))
+            if rounded_to_minor_unit(c.amount, code) != c.amount:
+                Commission.objects.filter(pk=c.pk).update(amount=rounded_to_minor_unit(c.amount, code))
             olds.append(OldCommission(c.pk, c.affiliate_id, c.amount, code, c.status, c.pk in reversed_after))
         for row in backfill_transfers(olds):
-            inserted += _insert(apps, row)
+            inserted += insert_historical_transfer(apps, row)
     return inserted
 
 
@@ -100,37 +88,3 @@ def _reversed_after_approval(apps: Any) -> set[int]:
         return set()
     entries = AuditEntry.objects.filter(content_type=content_type, transition="reverse", source="approved")
     return {int(pk) for pk in entries.values_list("object_id", flat=True)}
-
-
-def _insert(apps: Any, row: BackfillTransfer) -> int:
-    Account, Transfer = apps.get_model("ledger", "Account"), apps.get_model("ledger", "Transfer")
-    if Transfer.objects.filter(pk=row.id).exists():
-        return 0
-    debit, credit = _account(Account, row.debit, row.currency), _account(Account, row.credit, row.currency)
-    Transfer.objects.create(
-        id=row.id,
-        debit_account=debit,
-        credit_account=credit,
-        amount=row.amount,
-        currency=row.currency,
-        kind=row.kind,
-        flag="plain",
-        reference=row.reference,
-    )
-    if debit.tracks_balance:
-        Account.objects.filter(pk=debit.pk).update(debits_posted=F("debits_posted") + row.amount)
-    if credit.tracks_balance:
-        Account.objects.filter(pk=credit.pk).update(credits_posted=F("credits_posted") + row.amount)
-    return 1
-
-
-def _account(Account: Any, key: tuple[str, str], currency: str) -> Any:
-    kind, owner_id = key
-    policy = ACCOUNT_POLICIES[kind]
-    account, _created = Account.objects.get_or_create(
-        kind=kind,
-        owner_id=owner_id,
-        currency=currency,
-        defaults={"tracks_balance": policy.tracks_balance, "enforce_balance": policy.enforce_balance},
-    )
-    return account

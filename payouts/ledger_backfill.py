@@ -33,19 +33,21 @@ Amounts recorded with more decimals than the currency has (the old code kept eve
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 
 from core import currencies
 from core.errors import ValidationError
-from ledger.models import ACCOUNT_POLICIES, AccountKind, TransferFlag, TransferKind
+from ledger.backfill import HistoricalTransfer, insert_historical_transfer, rounded_to_minor_unit
+from ledger.models import AccountKind, TransferFlag, TransferKind
 
 PAYABLE = AccountKind.AFFILIATE_PAYABLE.value
 CLEARING = AccountKind.WISE_CLEARING.value
+PAYOUT = TransferKind.PAYOUT.value
+PENDING, POST_PENDING = TransferFlag.PENDING.value, TransferFlag.POST_PENDING.value
 HOLDING_STATUSES = frozenset({"requested", "approved", "processing"})
 PAID_STATUS = "paid"
 
@@ -60,43 +62,28 @@ class OldPayout:
     attempt: int
 
 
-@dataclass(frozen=True)
-class BackfillTransfer:
-    id: str
-    flag: str  # pending (the reservation) or post_pending (its post)
-    affiliate_id: int
-    amount: int
-    currency: str
-    reference: str
-    pending_id: str | None = None
-
-
 def reservation_id(payout_id: int, attempt: int) -> str:
     # payouts.services.books.reservation_id, copied: a migration must not change with the code.
     return f"payout:{payout_id}:attempt:{attempt}:reserve"
 
 
-def backfill_transfers(payouts: Iterable[OldPayout]) -> list[BackfillTransfer]:
+def backfill_transfers(payouts: Iterable[OldPayout]) -> list[HistoricalTransfer]:
     """The transfers the books should hold for these payouts (a pure function)."""
-    rows: list[BackfillTransfer] = []
+    rows: list[HistoricalTransfer] = []
     for p in payouts:
         if p.status not in HOLDING_STATUSES and p.status != PAID_STATUS:
             continue
-        minor = currencies.to_minor(rounded(p.amount, p.currency), p.currency)
+        minor = currencies.to_minor(rounded_to_minor_unit(p.amount, p.currency), p.currency)
         if minor <= 0:
             continue
         reserve_id, ref = reservation_id(p.id, p.attempt), f"payouts.payout:{p.id}"
-        rows.append(BackfillTransfer(reserve_id, TransferFlag.PENDING.value, p.affiliate_id, minor, p.currency, ref))
+        payable = (PAYABLE, str(p.affiliate_id))
+        reserve = HistoricalTransfer(reserve_id, PAYOUT, PENDING, payable, (CLEARING, ""), minor, p.currency, ref)
+        rows.append(reserve)
         if p.status == PAID_STATUS:
-            post = TransferFlag.POST_PENDING.value
-            rows.append(
-                BackfillTransfer(f"{reserve_id}:post", post, p.affiliate_id, minor, p.currency, ref, reserve_id)
-            )
+            rows.append(replace(reserve, id=f"{reserve_id}:post", flag=POST_PENDING, pending_id=reserve_id))
     return rows
 
-
-def rounded(amount: Decimal, currency: str) -> Decimal:
-    return Decimal(amount).quantize(Decimal(1).scaleb(-currencies.exponent(currency)), rounding=ROUND_HALF_UP)
 
 
 def backfill_ledger(apps: Any) -> int:
@@ -111,61 +98,10 @@ def backfill_ledger(apps: Any) -> int:
                 code = currencies.normalize(p.currency)
             except ValidationError:
                 continue  # not money the books can hold; left as it was
-            amount = rounded(p.amount, code)
+            amount = rounded_to_minor_unit(p.amount, code)
             if amount != p.amount and amount > 0:
                 Payout.objects.filter(pk=p.pk).update(amount=amount)
             olds.append(OldPayout(p.pk, p.affiliate_id, amount, code, p.status, p.attempt))
         for row in backfill_transfers(olds):
-            inserted += _insert(apps, row)
+            inserted += insert_historical_transfer(apps, row)
     return inserted
-
-
-def _insert(apps: Any, row: BackfillTransfer) -> int:
-    Account, Transfer = apps.get_model("ledger", "Account"), apps.get_model("ledger", "Transfer")
-    if Transfer.objects.filter(pk=row.id).exists():
-        return 0
-    if row.pending_id is not None and Transfer.objects.filter(pending_id=row.pending_id).exists():
-        return 0  # the reservation was already resolved (by the live code): its resolution stands
-    payable = _account(Account, PAYABLE, str(row.affiliate_id), row.currency)
-    clearing = _account(Account, CLEARING, "", row.currency)
-    Transfer.objects.create(
-        id=row.id,
-        debit_account=payable,
-        credit_account=clearing,
-        amount=row.amount,
-        currency=row.currency,
-        kind=TransferKind.PAYOUT.value,
-        flag=row.flag,
-        pending_id=row.pending_id,
-        reference=row.reference,
-    )
-    # The live code's column moves (ledger.services._moves): a reservation holds the amount as
-    # pending; its post releases the hold and posts the amount.
-    if row.flag == TransferFlag.PENDING:
-        debit_moves = {"debits_pending": F("debits_pending") + row.amount}
-        credit_moves = {"credits_pending": F("credits_pending") + row.amount}
-    else:
-        debit_moves = {
-            "debits_pending": F("debits_pending") - row.amount,
-            "debits_posted": F("debits_posted") + row.amount,
-        }
-        credit_moves = {
-            "credits_pending": F("credits_pending") - row.amount,
-            "credits_posted": F("credits_posted") + row.amount,
-        }
-    if payable.tracks_balance:
-        Account.objects.filter(pk=payable.pk).update(**debit_moves)
-    if clearing.tracks_balance:
-        Account.objects.filter(pk=clearing.pk).update(**credit_moves)
-    return 1
-
-
-def _account(Account: Any, kind: str, owner_id: str, currency: str) -> Any:
-    policy = ACCOUNT_POLICIES[kind]
-    account, _created = Account.objects.get_or_create(
-        kind=kind,
-        owner_id=owner_id,
-        currency=currency,
-        defaults={"tracks_balance": policy.tracks_balance, "enforce_balance": policy.enforce_balance},
-    )
-    return account
