@@ -4,38 +4,20 @@ import base64
 import json
 import random
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.core.management import call_command
 from django.test import Client
-from django.utils import timezone
 
 from audit.models import AuditEntry, BeaconCount
 from ledger.models import Transfer
-from payouts.models import Payout, PayoutStatus
+from payouts.models import Payout
 from payouts.selectors import available_balance
-from payouts.services import dispatch_wise_transfer
 from tests.concurrency import race
-from tests.factories.payouts import PayoutFactory
-from tests.payouts.helpers import api_json, deliver, post_webhook
+from tests.payouts.helpers import api_json, deliver, funded_processing_payout, post_webhook, wise_time
 from webhooks.models import WebhookEvent
-
-T0 = datetime(2026, 11, 25, 9, 14, tzinfo=UTC)
-
-
-def _at(minutes: int) -> str:
-    return (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
-
-
-def _processing() -> Payout:
-    """A payout whose transfer really exists (and is funded) at the stand-in."""
-    payout = PayoutFactory(status=PayoutStatus.APPROVED, reviewed_at=timezone.now())
-    assert dispatch_wise_transfer(payout_id=payout.pk) == "funded"
-    payout.refresh_from_db()
-    return payout
 
 
 def _settling_rows(payout: Payout) -> list[tuple[str, str]]:
@@ -48,8 +30,8 @@ def _settling_rows(payout: Payout) -> list[tuple[str, str]]:
 
 @pytest.mark.django_db
 def test_outgoing_payment_sent_marks_paid_and_five_replays_are_no_ops(wise, client):
-    payout = _processing()
-    body, headers = wise.signed_delivery(payout.wise_transfer_id, "outgoing_payment_sent", _at(3))
+    payout = funded_processing_payout()
+    body, headers = wise.signed_delivery(payout.wise_transfer_id, "outgoing_payment_sent", wise_time(3))
 
     responses = [post_webhook(client, body, headers) for _ in range(6)]  # the delivery + 5 replays
 
@@ -63,10 +45,10 @@ def test_outgoing_payment_sent_marks_paid_and_five_replays_are_no_ops(wise, clie
 
 @pytest.mark.django_db
 def test_out_of_order_deliveries_make_one_transition_and_stale_ones_are_no_ops(wise, client):
-    payout = _processing()
+    payout = funded_processing_payout()
     # Wise's order: processing (1) -> funds_converted (2) -> outgoing_payment_sent (3); delivered 3, 1, 2.
     outcomes = [
-        api_json(deliver(client, wise, payout.wise_transfer_id, state, _at(minute)))["outcome"]
+        api_json(deliver(client, wise, payout.wise_transfer_id, state, wise_time(minute)))["outcome"]
         for state, minute in [("outgoing_payment_sent", 3), ("processing", 1), ("funds_converted", 2)]
     ]
     assert outcomes == ["applied", "stale", "stale"]
@@ -79,11 +61,10 @@ def test_out_of_order_deliveries_make_one_transition_and_stale_ones_are_no_ops(w
 def test_a_late_bounce_delivered_first_wins_over_the_older_sent(wise, client):
     # Wise's lifecycle: bounced_back is not final (it goes on to cancelled -> funds_refunded, or to a
     # success), so the newer bounce is recorded and the payout waits; the older sent is stale.
-    payout = _processing()
-    assert api_json(deliver(client, wise, payout.wise_transfer_id, "bounced_back", _at(60)))["outcome"] == "recorded"
-    assert api_json(deliver(client, wise, payout.wise_transfer_id, "outgoing_payment_sent", _at(3)))["outcome"] == (
-        "stale"
-    )
+    payout = funded_processing_payout()
+    transfer = payout.wise_transfer_id
+    assert api_json(deliver(client, wise, transfer, "bounced_back", wise_time(60)))["outcome"] == "recorded"
+    assert api_json(deliver(client, wise, transfer, "outgoing_payment_sent", wise_time(3)))["outcome"] == "stale"
     payout.refresh_from_db()
     assert (payout.status, payout.wise_state) == ("processing", "bounced_back")
     assert _settling_rows(payout) == []
@@ -91,9 +72,9 @@ def test_a_late_bounce_delivered_first_wins_over_the_older_sent(wise, client):
 
 @pytest.mark.django_db
 def test_paid_never_goes_back_a_later_bounce_raises_a_beacon(wise, client):
-    payout = _processing()
-    deliver(client, wise, payout.wise_transfer_id, "outgoing_payment_sent", _at(3))
-    response = deliver(client, wise, payout.wise_transfer_id, "bounced_back", _at(60 * 24 * 20))
+    payout = funded_processing_payout()
+    deliver(client, wise, payout.wise_transfer_id, "outgoing_payment_sent", wise_time(3))
+    response = deliver(client, wise, payout.wise_transfer_id, "bounced_back", wise_time(60 * 24 * 20))
     assert (response.status_code, api_json(response)["outcome"]) == (200, "recorded")
     payout.refresh_from_db()
     assert (payout.status, payout.wise_state) == ("paid", "bounced_back")
@@ -109,8 +90,8 @@ def test_paid_never_goes_back_a_later_bounce_raises_a_beacon(wise, client):
 @pytest.mark.django_db
 @pytest.mark.parametrize("state", ["funds_refunded", "cancelled", "charged_back"])
 def test_failure_states_mark_the_payout_failed(wise, client, state):
-    payout = _processing()
-    assert deliver(client, wise, payout.wise_transfer_id, state, _at(5)).status_code == 200
+    payout = funded_processing_payout()
+    assert deliver(client, wise, payout.wise_transfer_id, state, wise_time(5)).status_code == 200
     payout.refresh_from_db()
     assert payout.status == "failed" and state in payout.reason
     # the hold is released: the money is free to request again (or to retry)
@@ -122,8 +103,8 @@ def test_failure_states_mark_the_payout_failed(wise, client, state):
 def test_bounced_back_is_recorded_on_the_attempt_and_is_not_final(wise, client):
     # bounced_back used to fail the payout; Wise documents it as a step towards cancelled /
     # funds_refunded, or back to a success: the payout stays processing and its hold stays held.
-    payout = _processing()
-    response = deliver(client, wise, payout.wise_transfer_id, "bounced_back", _at(5))
+    payout = funded_processing_payout()
+    response = deliver(client, wise, payout.wise_transfer_id, "bounced_back", wise_time(5))
     assert (response.status_code, api_json(response)["outcome"]) == (200, "recorded")
     payout.refresh_from_db()
     assert (payout.status, payout.wise_state) == ("processing", "bounced_back")
@@ -134,8 +115,8 @@ def test_bounced_back_is_recorded_on_the_attempt_and_is_not_final(wise, client):
 
 @pytest.mark.django_db
 def test_bad_or_missing_signature_is_400_and_changes_nothing(wise, client):
-    payout = _processing()
-    body, headers = wise.signed_delivery(payout.wise_transfer_id, "outgoing_payment_sent", _at(3))
+    payout = funded_processing_payout()
+    body, headers = wise.signed_delivery(payout.wise_transfer_id, "outgoing_payment_sent", wise_time(3))
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = base64.b64encode(other_key.sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
     tampered = body.replace(b"outgoing_payment_sent", b"outgoing_payment_sen_")
@@ -156,9 +137,9 @@ def test_bad_or_missing_signature_is_400_and_changes_nothing(wise, client):
 
 @pytest.mark.django_db
 def test_no_public_key_configured_refuses_every_delivery(wise, client, settings):
-    payout = _processing()
+    payout = funded_processing_payout()
     settings.WISE_WEBHOOK_PUBLIC_KEY = ""
-    response = deliver(client, wise, payout.wise_transfer_id, "outgoing_payment_sent", _at(3))
+    response = deliver(client, wise, payout.wise_transfer_id, "outgoing_payment_sent", wise_time(3))
     assert response.status_code == 400
     payout.refresh_from_db()
     assert payout.status == "processing"
@@ -171,7 +152,7 @@ def test_signed_but_malformed_or_foreign_events(wise, client):
     other = json.dumps({"event_type": "balances#credit", "data": {}}).encode()
     response = post_webhook(client, other, {"X-Signature-SHA256": wise.sign(other)})
     assert (response.status_code, api_json(response)["outcome"]) == (200, "ignored")
-    unknown = deliver(client, wise, "4242", "outgoing_payment_sent", _at(1))
+    unknown = deliver(client, wise, "4242", "outgoing_payment_sent", wise_time(1))
     assert (unknown.status_code, api_json(unknown)["outcome"]) == (200, "unknown_transfer")
 
 
@@ -180,9 +161,9 @@ def test_signed_but_malformed_or_foreign_events(wise, client):
 def test_concurrent_duplicate_and_conflicting_deliveries_make_one_transition(wise):
     rng = random.Random(11)
     for round_no in range(15):
-        payout = _processing()
-        sent = wise.signed_delivery(payout.wise_transfer_id, "outgoing_payment_sent", _at(3))
-        bounced = wise.signed_delivery(payout.wise_transfer_id, "bounced_back", _at(2))  # older
+        payout = funded_processing_payout()
+        sent = wise.signed_delivery(payout.wise_transfer_id, "outgoing_payment_sent", wise_time(3))
+        bounced = wise.signed_delivery(payout.wise_transfer_id, "bounced_back", wise_time(2))  # older
         deliveries = [sent] * rng.randint(2, 4) + [bounced] * rng.randint(1, 3)
         clients = [Client() for _ in deliveries]
 
@@ -209,7 +190,7 @@ def test_end_to_end_the_stand_in_webhooks_settle_a_payout_over_http(wise, live_s
     # given: the stand-in completes funded transfers by itself and calls our endpoint over HTTP
     wise.webhook_url, wise.auto_complete_seconds = f"{live_server.url}/api/wise/webhook/", 0.1
     try:
-        payout = _processing()
+        payout = funded_processing_payout()
         deadline = time.monotonic() + 120  # generous: only a broken webhook path waits it out
         while time.monotonic() < deadline:
             payout.refresh_from_db()

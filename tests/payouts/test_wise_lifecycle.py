@@ -8,13 +8,11 @@ final and forgot an attempt's transfer id on retry; each ends with check_ledger 
 """
 
 import importlib
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.apps import apps
 from django.core.management import call_command
-from django.utils import timezone
 
 from audit.models import BeaconCount
 from core.errors import BusinessRuleViolation
@@ -25,27 +23,16 @@ from payouts.selectors import available_balance
 from payouts.services import approve_payout, dispatch_wise_transfer, request_payout, retry_payout
 from tests.factories.accounts import SuperAdminFactory
 from tests.factories.payouts import PayoutFactory
-from tests.payouts.helpers import api_json, deliver
+from tests.payouts.helpers import api_json, deliver, funded_processing_payout, wise_time
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 11, 25, 9, 14, tzinfo=UTC)
 AMOUNT = Decimal("310.00")  # PayoutFactory's; the factory credits the affiliate exactly this much
 
 
-def _at(minutes: float) -> str:
-    return (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
-
-
-def _processing() -> Payout:
-    """A payout holding 310.00 EUR (all the affiliate has) whose transfer is funded at the stand-in."""
-    payout = PayoutFactory(status=PayoutStatus.APPROVED, reviewed_at=timezone.now())
-    assert dispatch_wise_transfer(payout_id=payout.pk) == "funded"
-    payout.refresh_from_db()
-    return payout
 
 
 def _send(client, wise, transfer_id: str, state: str, minutes: float) -> str:
-    response = deliver(client, wise, transfer_id, state, _at(minutes))
+    response = deliver(client, wise, transfer_id, state, wise_time(minutes))
     assert response.status_code == 200, response.content
     return api_json(response)["outcome"]
 
@@ -70,7 +57,7 @@ def _refused_request(payout: Payout) -> None:
 
 def test_bounced_back_then_sent_for_the_same_transfer_ends_paid_with_the_money_posted_once(wise, client):
     # given
-    payout = _processing()
+    payout = funded_processing_payout()
     transfer = payout.wise_transfer_id
     # when: Wise reports the bounce, then (newer) the success of the same transfer
     assert _send(client, wise, transfer, "bounced_back", 5) == "recorded"
@@ -95,7 +82,7 @@ def test_bounced_back_then_sent_for_the_same_transfer_ends_paid_with_the_money_p
 
 def test_a_paid_payout_that_bounces_weeks_later_credits_the_affiliate_again_once(wise, client):
     # given: paid
-    payout = _processing()
+    payout = funded_processing_payout()
     transfer = payout.wise_transfer_id
     assert _send(client, wise, transfer, "outgoing_payment_sent", 3) == "applied"
     assert _available(payout) == 0
@@ -115,7 +102,7 @@ def test_a_paid_payout_that_bounces_weeks_later_credits_the_affiliate_again_once
 
 def test_a_bounced_payout_sent_after_all_is_debited_again_even_below_zero(wise, client):
     # given: paid, bounced (re-credited), and the affiliate requested the re-credited money again
-    payout = _processing()
+    payout = funded_processing_payout()
     transfer = payout.wise_transfer_id
     _send(client, wise, transfer, "outgoing_payment_sent", 3)
     _send(client, wise, transfer, "bounced_back", 60 * 24 * 14)
@@ -141,7 +128,7 @@ def test_a_success_after_a_final_failure_is_posted_raises_the_critical_beacon_an
     wise, client, admin_client
 ):
     # given: Wise cancelled the transfer; the payout failed and its hold was voided
-    payout = _processing()
+    payout = funded_processing_payout()
     transfer = payout.wise_transfer_id
     assert _send(client, wise, transfer, "cancelled", 5) == "applied"
     payout.refresh_from_db()
@@ -171,7 +158,7 @@ def test_a_success_after_a_final_failure_is_posted_raises_the_critical_beacon_an
 def test_events_of_an_old_attempts_transfer_after_a_retry_are_applied_to_that_attempt(wise, client):
     # given: attempt 1 failed (cancelled at Wise), retried, attempt 2 dispatched with a new transfer
     admin = SuperAdminFactory()
-    payout = _processing()
+    payout = funded_processing_payout()
     first = payout.wise_transfer_id
     assert _send(client, wise, first, "cancelled", 5) == "applied"
     retry_payout(payout_id=payout.pk, actor=admin, reason="bank fixed")
