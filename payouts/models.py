@@ -29,10 +29,6 @@ class PayoutStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
-# Statuses that hold money against the affiliate's balance (everything but rejected/failed/cancelled).
-COMMITTED_STATUSES = (PayoutStatus.REQUESTED, PayoutStatus.APPROVED, PayoutStatus.PROCESSING, PayoutStatus.PAID)
-
-
 # Wise transfer states (transfers#state-change current_state), as Wise documents the lifecycle:
 # incoming_payment_waiting -> processing -> funds_converted -> outgoing_payment_sent, and the
 # unhappy path outgoing_payment_sent -> bounced_back -> processing -> cancelled -> funds_refunded.
