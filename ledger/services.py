@@ -57,12 +57,41 @@ COMPARED_FIELDS = (
     "pending_id",
     "reference",
 )
+_TRANSFER_COLUMNS = ", ".join(
+    f'"{name}"'
+    for name in (
+        "id",
+        "debit_account_id",
+        "credit_account_id",
+        "amount",
+        "currency",
+        "kind",
+        "flag",
+        "pending_id",
+        "reference",
+        "created_at",
+    )
+)
 # INSERT ... ON CONFLICT DO NOTHING: any UNIQUE (the id, a resolution's pending_id) -> no row back.
 _INSERT_TRANSFER = (
-    'INSERT INTO "ledger_transfer" ("id", "debit_account_id", "credit_account_id", "amount", "currency", "kind",'
-    ' "flag", "pending_id", "reference", "created_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
+    f'INSERT INTO "ledger_transfer" ({_TRANSFER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
     ' ON CONFLICT DO NOTHING RETURNING "id"'
 )
+# The same insert with both accounts looked up in the statement (no account -> no row, nothing
+# inserted); the casts keep it valid with server-side parameter binding too.
+_ACCOUNT_BY_IDENTITY = 'SELECT "id" FROM "ledger_account" WHERE "kind" = %s AND "owner_id" = %s AND "currency" = %s'
+_INSERT_BY_REF = (
+    f'WITH "debit" AS ({_ACCOUNT_BY_IDENTITY}), "credit" AS ({_ACCOUNT_BY_IDENTITY}), "inserted" AS ('
+    f'INSERT INTO "ledger_transfer" ({_TRANSFER_COLUMNS}) SELECT %s::varchar, "debit"."id", "credit"."id",'
+    " %s::bigint, %s::varchar, %s::varchar, %s::varchar, %s::varchar, %s::varchar, %s::timestamptz"
+    ' FROM "debit", "credit" ON CONFLICT DO NOTHING RETURNING "debit_account_id", "credit_account_id")'
+)
+# ...plus the tracked account's UPDATE joined to what was inserted: nothing inserted, nothing moved.
+_MOVE_INSERTED = (
+    ', "moved" AS (UPDATE "ledger_account" SET {sets} FROM "inserted"'
+    ' WHERE "ledger_account"."id" = "inserted"."{side}" RETURNING 1)'
+)
+_BY_REF_RESULT = ' SELECT "debit_account_id", "credit_account_id" FROM "inserted"'
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 _SELECT_ACCOUNT = (
     "SELECT "
@@ -135,15 +164,39 @@ def _stored_account(lookup: dict[str, str]) -> Account | None:
     return None if row is None else Account.from_db(connection.alias, _ACCOUNT_FIELDS, row)
 
 
+@dataclass(frozen=True)
+class AccountRef:
+    """An account by its identity (kind, owner, currency), for a posting that need not read it first."""
+
+    kind: str
+    currency: str
+    owner_id: str = ""
+
+
 def post_transfer(
-    *, transfer_id: str, debit: Account, credit: Account, amount: int, kind: str, reference: str = ""
+    *,
+    transfer_id: str,
+    debit: Account | AccountRef,
+    credit: Account | AccountRef,
+    amount: int,
+    kind: str,
+    reference: str = "",
 ) -> Transfer:
     """A single-phase transfer: posted at once on both accounts.
 
     A debit of an enforce_balance account is guarded (insufficient_balance) unless `kind` is a
     reversal or a late payout (OVERDRAFT_KINDS: money that already went out), which may take it below zero.
-    Safety: validation, UNIQUE id (replay returns the original), guarded UPDATE, pk lock order."""
-    spec = _new_spec(transfer_id, debit, credit, amount, kind, reference, TransferFlag.PLAIN)
+    Safety: validation, UNIQUE id (replay returns the original), guarded UPDATE, pk lock order.
+
+    Accounts given as AccountRef are looked up by the posting itself: an unguarded posting that
+    moves at most one tracked account (an earn, a reversal) is then ONE statement (_post_by_ref);
+    anything else (a guard, a first posting whose account does not exist yet, a replay) resolves
+    the refs with account_for() and takes the path below, whose rules are the same."""
+    if isinstance(debit, AccountRef) and isinstance(credit, AccountRef):
+        posted = _post_by_ref(transfer_id, debit, credit, amount, kind, reference)
+        if posted is not None:
+            return posted
+    spec = _new_spec(transfer_id, _account(debit), _account(credit), amount, kind, reference, TransferFlag.PLAIN)
     return _insert_and_move(spec)
 
 
@@ -189,6 +242,12 @@ def void_pending(*, pending_id: str, transfer_id: str | None = None) -> Transfer
     pending = _pending(pending_id)
     spec = _resolution_spec(pending, transfer_id, TransferFlag.VOID_PENDING, pending.amount)
     return _insert_and_move(spec)
+
+
+def _account(account: Account | AccountRef) -> Account:
+    if isinstance(account, AccountRef):
+        return account_for(kind=account.kind, owner_id=account.owner_id, currency=account.currency)
+    return account
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -270,6 +329,11 @@ def _accounts(debit: Account, credit: Account) -> tuple[Account, Account]:
         if len(stored) != 2:
             raise NotFound("ledger account not found", code=LedgerErrorCode.INVALID_ACCOUNT)
         debit, credit = _remember(stored[debit.pk]), _remember(stored[credit.pk])
+    _same_currency(debit, credit)
+    return debit, credit
+
+
+def _same_currency(debit: Account, credit: Account) -> None:
     if debit.currency != credit.currency:
         raise ValidationError(
             f"cannot move {debit.currency} into a {credit.currency} account",
@@ -278,19 +342,23 @@ def _accounts(debit: Account, credit: Account) -> tuple[Account, Account]:
             credit_currency=credit.currency,
         )
     currencies.normalize(debit.currency)
-    return debit, credit
 
 
 def _new_spec(
     transfer_id: str, debit: Account, credit: Account, amount: int, kind: str, reference: str, flag: str
 ) -> _Spec:
-    transfer_id, amount, kind = _checked_id(transfer_id), _checked_amount(amount), _checked_kind(kind)
+    transfer_id, amount, kind = _checked_fields(transfer_id, amount, kind, reference)
+    debit, credit = _accounts(debit, credit)
+    return _Spec(transfer_id, debit, credit, amount, kind, flag, reference)
+
+
+def _checked_fields(transfer_id: object, amount: object, kind: object, reference: object) -> tuple[str, int, str]:
+    checked = _checked_id(transfer_id), _checked_amount(amount), _checked_kind(kind)
     if not isinstance(reference, str) or len(reference) > 255:
         raise ValidationError(
             "reference must be a string of at most 255 characters", code=LedgerErrorCode.INVALID_REFERENCE
         )
-    debit, credit = _accounts(debit, credit)
-    return _Spec(transfer_id, debit, credit, amount, kind, flag, reference)
+    return checked
 
 
 def _pending(pending_id: str) -> Transfer:
@@ -322,6 +390,69 @@ def _resolution_spec(pending: Transfer, transfer_id: str | None, flag: str, amou
 
 
 # --- the write ---------------------------------------------------------------------------------
+
+
+def _post_by_ref(
+    transfer_id: str, debit: AccountRef, credit: AccountRef, amount: int, kind: str, reference: str
+) -> Transfer | None:
+    """The common single-phase posting in ONE statement (_INSERT_BY_REF): both accounts looked up,
+    the transfer inserted (ON CONFLICT DO NOTHING) and the one tracked account's columns moved, so
+    an earn or a reversal costs one round trip. The accounts' flags come from their kind's policy,
+    the table account_for() creates them from (they never change afterwards).
+
+    Validation is the other path's and refuses before anything is sent. None = this path does not
+    apply or did not write: a guarded debit (it needs the savepoint that lets a refusal undo only
+    itself), two tracked accounts (pk lock order), an account that does not exist yet, or a row
+    with this id already there (replay, lost race). The caller then takes the ordinary path, which
+    creates the accounts, or returns / compares / refuses the existing row."""
+    spec = _ref_spec(transfer_id, debit, credit, amount, kind, reference)
+    moves = _moves(spec)
+    if len(moves) > 1 or any(move.guard is not None for move in moves):
+        return None
+    columns = spec.columns()
+    del columns["debit_account_id"], columns["credit_account_id"]
+    created_at = timezone.now()
+    sql, moved = _INSERT_BY_REF, []
+    if moves:
+        (move,) = moves
+        side = "debit_account_id" if move.account is spec.debit else "credit_account_id"
+        sql += _MOVE_INSERTED.format(sets=_sets(move), side=side)
+        moved = list(move.deltas.values())
+    lookups = [value for account in (spec.debit, spec.credit) for value in _identity(account)]
+    with _write(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(sql + _BY_REF_RESULT, [*lookups, spec.id, *columns.values(), created_at, *moved])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    transfer = Transfer(id=spec.id, debit_account_id=row[0], credit_account_id=row[1], created_at=created_at, **columns)
+    transfer._state.adding, transfer._state.db = False, connection.alias
+    return transfer
+
+
+def _ref_spec(transfer_id: str, debit: AccountRef, credit: AccountRef, amount: int, kind: str, reference: str) -> _Spec:
+    """_new_spec() for accounts known by identity: the same checks, the accounts in memory only
+    (pk unknown, flags from their kind's policy)."""
+    fields = _checked_fields(transfer_id, amount, kind, reference)
+    debit_account, credit_account = _unsaved(debit), _unsaved(credit)
+    if _identity(debit_account) == _identity(credit_account):
+        raise ValidationError("a transfer needs two different accounts", code=LedgerErrorCode.SAME_ACCOUNT)
+    _same_currency(debit_account, credit_account)
+    return _Spec(fields[0], debit_account, credit_account, fields[1], fields[2], TransferFlag.PLAIN, reference)
+
+
+def _unsaved(ref: AccountRef) -> Account:
+    policy = _policy(ref.kind, ref.owner_id)
+    return Account(
+        kind=str(ref.kind),
+        owner_id=ref.owner_id,
+        currency=currencies.normalize(ref.currency),
+        tracks_balance=policy.tracks_balance,
+        enforce_balance=policy.enforce_balance,
+    )
+
+
+def _identity(account: Account) -> tuple[str, str, str]:
+    return (account.kind, account.owner_id, account.currency)
 
 
 def _insert_and_move(spec: _Spec) -> Transfer:
@@ -417,12 +548,15 @@ def _moves(spec: _Spec) -> list[_Move]:
     return [move for move in moves if move.account.tracks_balance]
 
 
+def _sets(move: _Move) -> str:
+    return ", ".join(f'"{column}" = "ledger_account"."{column}" + %s' for column in move.deltas)
+
+
 def _apply(move: _Move, spec: _Spec) -> None:
     """ONE UPDATE of the account's columns; a guarded one is
     UPDATE ... WHERE id = %s AND credits_posted - debits_posted - debits_pending >= amount
     (written as credits_posted >= debits_posted + debits_pending + amount)."""
-    sets = ", ".join(f'"{column}" = "{column}" + %s' for column in move.deltas)
-    sql = f'UPDATE "ledger_account" SET {sets} WHERE "ledger_account"."id" = %s'
+    sql = f'UPDATE "ledger_account" SET {_sets(move)} WHERE "ledger_account"."id" = %s'
     params: list[Any] = [*move.deltas.values(), move.account.pk]
     if move.guard is not None:
         sql += ' AND "credits_posted" >= "debits_posted" + "debits_pending" + %s'

@@ -6,8 +6,8 @@ UNIQUE id) and the backfill migration produces the same ids as the live code.
 """
 
 from affiliates.models import Commission
-from ledger.models import Account, AccountKind, Transfer, TransferKind
-from ledger.services import account_for, post_transfer
+from ledger.models import AccountKind, Transfer, TransferKind
+from ledger.services import AccountRef, post_transfer
 
 
 def earn_id(commission_id: int) -> str:
@@ -22,8 +22,9 @@ def reference(commission_id: int) -> str:
     return f"affiliates.commission:{commission_id}"
 
 
-def payable_account(commission: Commission) -> Account:
-    return account_for(
+# By identity, not read first: the ledger looks both accounts up inside the posting's one statement.
+def payable_account(commission: Commission) -> AccountRef:
+    return AccountRef(
         kind=AccountKind.AFFILIATE_PAYABLE, owner_id=str(commission.affiliate_id), currency=commission.currency
     )
 
@@ -32,7 +33,7 @@ def post_earned(*, commission: Commission, amount_minor: int) -> Transfer:
     """COMMISSION_EARNED: debit the platform's commission expense, credit the affiliate's payable."""
     return post_transfer(
         transfer_id=earn_id(commission.pk),
-        debit=account_for(kind=AccountKind.COMMISSION_EXPENSE, currency=commission.currency),
+        debit=AccountRef(kind=AccountKind.COMMISSION_EXPENSE, currency=commission.currency),
         credit=payable_account(commission),
         amount=amount_minor,
         kind=TransferKind.COMMISSION_EARNED,
@@ -46,7 +47,7 @@ def post_reversed(*, commission: Commission, amount_minor: int, cause: str) -> T
     return post_transfer(
         transfer_id=reverse_id(commission.pk, cause),
         debit=payable_account(commission),
-        credit=account_for(kind=AccountKind.REFUNDS, currency=commission.currency),
+        credit=AccountRef(kind=AccountKind.REFUNDS, currency=commission.currency),
         amount=amount_minor,
         kind=TransferKind.COMMISSION_REVERSED,
         reference=reference(commission.pk),

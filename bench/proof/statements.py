@@ -59,6 +59,9 @@ def kind_of(sql: str) -> str:
     verb = text.split(None, 1)[0].upper() if text else ""
     if verb in CONTROL or verb in ("SAVEPOINT", "RELEASE"):
         return verb
+    if verb == "WITH":  # a CTE: named by the writes it carries, in order
+        writes = re.findall(r'\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', text, re.I)
+        return "WITH " + ", ".join(f"{w.split()[0].upper()} {table}" for w, table in writes)
     outer = text
     while True:  # drop subqueries: the kind names the statement's own table
         shorter = re.sub(r"\([^()]*\)", "", outer)

@@ -4,13 +4,14 @@ reservation, two-phase resolution at most once, reversals that may overdraw."""
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from core.errors import BusinessRuleViolation, Conflict, ErrorCode, NotFound, ValidationError
 from ledger.errors import LedgerErrorCode
 from ledger.models import Account, AccountKind, Transfer, TransferFlag, TransferKind
 from ledger.selectors import Balance, available, balance
-from ledger.services import account_for, post_pending, post_transfer, reserve, void_pending
+from ledger.services import AccountRef, account_for, post_pending, post_transfer, reserve, void_pending
 from tests.ledger.conftest import earn, ledger_rows, next_id
 
 pytestmark = pytest.mark.django_db
@@ -156,6 +157,102 @@ def test_a_plain_debit_of_an_affiliate_is_guarded_too(payable, expense, refunds)
     assert refused.value.code == LedgerErrorCode.INSUFFICIENT_BALANCE
     assert refused.value.details["available"] == 100
     assert columns(payable) == (0, 0, 0, 100)
+
+
+# --- accounts by identity (AccountRef): the one-statement posting -------------------------------
+
+PAYABLE_REF = AccountRef(kind=AccountKind.AFFILIATE_PAYABLE, owner_id="affiliate:1", currency="EUR")
+EXPENSE_REF = AccountRef(kind=AccountKind.COMMISSION_EXPENSE, currency="EUR")
+REFUNDS_REF = AccountRef(kind=AccountKind.REFUNDS, currency="EUR")
+
+
+def earn_by_ref(amount: int, **changes) -> Transfer:
+    args = {"debit": EXPENSE_REF, "credit": PAYABLE_REF, "amount": amount, "kind": TransferKind.COMMISSION_EARNED}
+    return post_transfer(transfer_id="commission:9:earn", **{**args, **changes})
+
+
+def test_a_first_posting_by_identity_creates_the_accounts_and_posts():
+    transfer = earn_by_ref(700)
+    payable = Account.objects.get(kind=AccountKind.AFFILIATE_PAYABLE, owner_id="affiliate:1")
+    assert (payable.tracks_balance, payable.enforce_balance) == (True, True)  # the kind's policy
+    assert Transfer.objects.get() == transfer and transfer.credit_account_id == payable.pk
+    assert columns(payable) == (0, 0, 0, 700)
+
+
+def test_a_posting_by_identity_is_one_statement_once_the_accounts_exist(payable, expense):
+    earn(payable, expense, 100)
+    with CaptureQueriesContext(connection) as sent:
+        transfer = earn_by_ref(250)
+    assert len(sent.captured_queries) == 1, [q["sql"][:80] for q in sent.captured_queries]
+    stored = Transfer.objects.get(pk=transfer.pk)
+    fields = ("debit_account_id", "credit_account_id", "amount", "currency", "kind", "flag", "reference")
+    assert [getattr(stored, f) for f in fields] == [getattr(transfer, f) for f in fields]
+    assert (transfer.debit_account_id, transfer.credit_account_id) == (expense.pk, payable.pk)
+    assert columns(payable) == (0, 0, 0, 350)
+
+
+def test_a_replay_by_identity_returns_the_original_and_a_reused_id_is_refused(payable, expense):
+    first = earn_by_ref(500)
+    assert earn_by_ref(500).created_at == first.created_at
+    before = ledger_rows()
+    with pytest.raises(ValidationError) as refused:
+        earn_by_ref(501)
+    assert refused.value.code == LedgerErrorCode.TRANSFER_ID_REUSED
+    assert ledger_rows() == before
+    assert columns(payable) == (0, 0, 0, 500)
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"debit": PAYABLE_REF}, LedgerErrorCode.SAME_ACCOUNT),
+        ({"debit": AccountRef(kind=AccountKind.COMMISSION_EXPENSE, currency="JPY")}, LedgerErrorCode.CURRENCY_MISMATCH),
+        (
+            {
+                "debit": AccountRef(kind=AccountKind.COMMISSION_EXPENSE, currency="ABC"),
+                "credit": AccountRef(kind=AccountKind.AFFILIATE_PAYABLE, owner_id="1", currency="ABC"),
+            },
+            ErrorCode.UNKNOWN_CURRENCY,
+        ),
+        ({"credit": AccountRef(kind=AccountKind.AFFILIATE_PAYABLE, currency="EUR")}, LedgerErrorCode.INVALID_ACCOUNT),
+        ({"credit": AccountRef(kind="wallet", owner_id="1", currency="EUR")}, LedgerErrorCode.INVALID_KIND),
+        ({"amount": Decimal("5.00")}, LedgerErrorCode.INVALID_AMOUNT),
+        ({"amount": 0}, LedgerErrorCode.INVALID_AMOUNT),
+        ({"kind": "gift"}, LedgerErrorCode.INVALID_KIND),
+    ],
+)
+def test_a_malformed_posting_by_identity_is_refused_and_writes_nothing(payable, expense, changes, code):
+    before = ledger_rows()
+    with pytest.raises(ValidationError) as refused:
+        earn_by_ref(**{"amount": 100, **changes})
+    assert refused.value.code == code
+    assert ledger_rows() == before
+
+
+def test_a_guarded_debit_by_identity_is_still_guarded(payable, expense):
+    earn(payable, expense, 100)
+    with pytest.raises(BusinessRuleViolation) as refused:
+        post_transfer(
+            transfer_id="adjust:2", debit=PAYABLE_REF, credit=REFUNDS_REF, amount=101, kind=TransferKind.ADJUSTMENT
+        )
+    assert refused.value.code == LedgerErrorCode.INSUFFICIENT_BALANCE
+    assert columns(payable) == (0, 0, 0, 100)
+    assert not Transfer.objects.filter(pk="adjust:2").exists()
+
+
+def test_a_reversal_by_identity_may_overdraw_in_one_statement(payable, expense, refunds):
+    earn(payable, expense, 100)
+    with CaptureQueriesContext(connection) as sent:
+        post_transfer(
+            transfer_id="commission:9:reverse",
+            debit=PAYABLE_REF,
+            credit=REFUNDS_REF,
+            amount=150,
+            kind=TransferKind.COMMISSION_REVERSED,
+        )
+    assert len(sent.captured_queries) == 1
+    assert columns(payable) == (0, 150, 0, 100)
+    assert available(payable) == -50
 
 
 # --- reservations ------------------------------------------------------------------------------
