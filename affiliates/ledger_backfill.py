@@ -59,7 +59,6 @@ def backfill_transfers(commissions: Iterable[OldCommission]) -> list[HistoricalT
     return rows
 
 
-
 def backfill_ledger(apps: Any) -> int:
     """Insert the missing transfers with `apps`' models; returns how many were inserted."""
     Commission = apps.get_model("affiliates", "Commission")

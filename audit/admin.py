@@ -1,9 +1,10 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
-from audit import services
-from audit.models import AuditEntry, BeaconAlert, BeaconCount
+from audit import selectors, services
+from audit.models import AuditEntry, BeaconAlert, BeaconCount, CriticalBeacon
 from core.actors import signed_in_user
 from core.admin_base import ReadOnlyAdmin
 
@@ -24,16 +25,33 @@ class BeaconCountAdmin(ReadOnlyAdmin):
     date_hierarchy = "hour"
 
 
+@admin.register(CriticalBeacon)
+class CriticalBeaconAdmin(ReadOnlyAdmin):
+    list_display = ["at", "kind", "object_link", "details", "correlation_id"]
+    list_filter = ["kind"]
+    date_hierarchy = "at"
+
+    @admin.display(description="object")
+    def object_link(self, obj: CriticalBeacon) -> str:
+        name, path = selectors.beacon_subject(obj)
+        if name and path:
+            return format_html('<a href="{}">{}</a>', path, name)
+        return name or "-"
+
+
 @admin.register(BeaconAlert)
 class BeaconAlertAdmin(ReadOnlyAdmin):
-    list_display = ["hour", "kind", "count", "raised_at", "acknowledged_by", "acknowledged_at"]
-    list_filter = ["kind", ("acknowledged_at", admin.EmptyFieldListFilter)]
+    list_display = ["hour", "kind", "severity", "count", "raised_at", "acknowledged_by", "acknowledged_at"]
+    list_filter = ["severity", "kind", ("acknowledged_at", admin.EmptyFieldListFilter)]
     actions = ["acknowledge"]
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_superuser  # acknowledging is the only change, done by the action
+    # No change permission (ReadOnlyAdmin): the change page is a view page, so neither the count
+    # nor who acknowledged can be edited, and a form save can never write back a stale row over a
+    # concurrent acknowledgement. Acknowledging, the only change, is the action below.
+    def has_acknowledge_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
 
-    @admin.action(description="Acknowledge selected alerts")
+    @admin.action(description="Acknowledge selected alerts", permissions=["acknowledge"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[BeaconAlert]) -> None:
         actor = signed_in_user(request)
         done = sum(services.acknowledge_alert(alert_id=a.pk, actor=actor) for a in queryset)

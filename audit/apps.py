@@ -14,3 +14,14 @@ class AuditConfig(AppConfig):
         # A lost race's counter is queued inside the transaction it rolls back: core's atomic(),
         # the API error handler and the admin's error messages flush it once the work has ended.
         on_unit_of_work_exit(flush_pending_beacons)
+
+        from audit.severity import Severity, register_beacon_kind
+
+        # The kinds that reach audit through core.signals.beacon_requested, from apps that may not
+        # import audit and so cannot declare them: ledger.checks.LEDGER_CHECK_FAILED, the books out
+        # of balance (tests/ledger/test_checks.py pins the name).
+        register_beacon_kind(
+            "ledger_check_failed", severity=Severity.CRITICAL, subject="ledger.Account", subject_key="account_id"
+        )
+        # audit.chain.AUDIT_TRAIL_BROKEN: an audit row edited, inserted or deleted outside the receiver.
+        register_beacon_kind("audit_trail_broken", severity=Severity.CRITICAL)

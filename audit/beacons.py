@@ -5,8 +5,12 @@ which rolls the caller's transaction back). A counter written inside that transa
 with it, so inside a transaction the increment is queued and written by `flush_pending_beacons()`
 once the outermost transaction has ended (core.transactions.atomic calls it on exit; request and
 task teardown call it as a safety net). Outside a transaction it is written at once.
+
+A beacon of a critical kind (audit.severity) also keeps its details, one CriticalBeacon row each,
+written the same way: the alert raised on its first occurrence names the object from them.
 """
 
+import json
 import threading
 from datetime import datetime
 
@@ -14,7 +18,8 @@ import structlog
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
-from audit.models import BeaconCount
+from audit.models import BeaconCount, CriticalBeacon
+from audit.severity import beacon_kind
 from core.context import current_correlation_id
 
 logger = structlog.get_logger("beacon")
@@ -22,11 +27,18 @@ _pending = threading.local()
 
 
 def emit_beacon(kind: str, **context: object) -> None:
-    logger.warning(f"[BEACON:{kind}]", beacon=kind, correlation_id=current_correlation_id(), **context)
+    correlation = current_correlation_id()
+    logger.warning(f"[BEACON:{kind}]", beacon=kind, correlation_id=correlation, **context)
+    now = timezone.now()
+    occurrence = None
+    if beacon_kind(kind).critical:
+        occurrence = CriticalBeacon(
+            kind=kind, hour=_hour(now), at=now, details=_jsonable(context), correlation_id=correlation
+        )
     if in_open_transaction():
-        _queue().append((kind, _hour(timezone.now())))
+        _queue().append((kind, _hour(now), occurrence))
     else:
-        _increment(kind, _hour(timezone.now()))
+        _write(kind, _hour(now), occurrence)
 
 
 def flush_pending_beacons() -> None:
@@ -35,8 +47,7 @@ def flush_pending_beacons() -> None:
         return
     queue = _queue()
     while queue:
-        kind, hour = queue.pop(0)
-        _increment(kind, hour)
+        _write(*queue.pop(0))
 
 
 def in_open_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:
@@ -48,7 +59,7 @@ def in_open_transaction(using: str = DEFAULT_DB_ALIAS) -> bool:
     )
 
 
-def _queue() -> list[tuple[str, datetime]]:
+def _queue() -> list[tuple[str, datetime, CriticalBeacon | None]]:
     if not hasattr(_pending, "queue"):
         _pending.queue = []
     return _pending.queue
@@ -56,6 +67,19 @@ def _queue() -> list[tuple[str, datetime]]:
 
 def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _jsonable(context: dict[str, object]) -> dict[str, object]:
+    # Details are whatever the caller had at hand (a Decimal, a datetime, an exception's text):
+    # stored as their JSON form, anything else as its str(), never refused.
+    return json.loads(json.dumps(context, default=str))
+
+
+def _write(kind: str, hour: datetime, occurrence: CriticalBeacon | None) -> None:
+    # The details first: an alert run that sees the count then always finds the object to name.
+    if occurrence is not None:
+        occurrence.save(force_insert=True)
+    _increment(kind, hour)
 
 
 def _increment(kind: str, hour: datetime) -> None:

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
+from audit.severity import Severity
+
 
 class AuditEntry(models.Model):
     """One row per won transition, written in the transaction that made the change."""
@@ -19,14 +21,24 @@ class AuditEntry(models.Model):
     reason = models.TextField(blank=True)
     correlation_id = models.CharField(max_length=64, blank=True, help_text="Request or task id.")
     at = models.DateTimeField()
+    # The hash chain (audit.chain): per object, so transitions on different objects share no
+    # serialisation point. Written by the receiver's INSERT itself; a row made any other way (an
+    # ORM create in a test) keeps these defaults and verify_audit_trail reports it.
+    seq = models.PositiveIntegerField(default=1, help_text="Position in this object's chain, from 1.")
+    previous_hash = models.CharField(max_length=64, blank=True, default="", help_text="The previous row's hash.")
+    hash = models.CharField(max_length=64, blank=True, default="", help_text="SHA-256 of previous hash, seq, content.")
 
     class Meta:
         verbose_name_plural = "audit entries"
         indexes = [models.Index(fields=["content_type", "object_id", "-id"], name="audit_obj_latest")]
+        constraints = [
+            # A fork (two rows claiming one place in a chain) is impossible even if two writers of
+            # one object ever raced past the guarded UPDATE's row lock (audit.receivers).
+            models.UniqueConstraint(fields=["content_type", "object_id", "seq"], name="audit_obj_seq")
+        ]
 
     def __str__(self) -> str:
         return f"{self.content_type.model} #{self.object_id}: {self.source} -> {self.target} by {self.actor_label}"
-
 
 
 class BeaconCount(models.Model):
@@ -44,12 +56,33 @@ class BeaconCount(models.Model):
         return f"{self.kind} @ {self.hour:%Y-%m-%d %H:00}: {self.count}"
 
 
+class CriticalBeacon(models.Model):
+    """One row per beacon of a critical kind (audit.severity), with its details: the alert mail
+    names the object from them, and a second one in the same hour, which mails nobody, is still
+    listed in the admin. Critical beacons are rare, so a row each costs nothing."""
+
+    kind = models.CharField(max_length=100)
+    hour = models.DateTimeField()
+    at = models.DateTimeField()
+    details = models.JSONField(default=dict)
+    correlation_id = models.CharField(max_length=64, blank=True, help_text="Request or task id.")
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "hour"], name="critical_beacon_kind_hour")]
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
 class BeaconAlert(models.Model):
-    """Raised once per kind and hour when the count crosses BEACON_ALERT_THRESHOLD."""
+    """Raised once per kind and hour: when the count crosses BEACON_ALERT_THRESHOLD, or on the first
+    beacon of a critical kind."""
 
     kind = models.CharField(max_length=100)
     hour = models.DateTimeField()
     count = models.PositiveIntegerField()
+    severity = models.CharField(max_length=16, choices=[(s.value, s.value) for s in Severity], default=Severity.NORMAL)
     raised_at = models.DateTimeField()
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

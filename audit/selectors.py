@@ -1,11 +1,14 @@
 from datetime import datetime, timedelta
 from typing import TypedDict
 
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Model, Q, QuerySet, Sum
 from django.utils import timezone
 
-from audit.models import AuditEntry, BeaconAlert, BeaconCount
+from audit.models import AuditEntry, BeaconAlert, BeaconCount, CriticalBeacon
+from audit.severity import beacon_kind
+from core.admin_links import admin_change_path
 
 
 class BeaconTotal(TypedDict):
@@ -24,6 +27,25 @@ def history_for(obj: Model) -> QuerySet[AuditEntry]:
 
 def open_alerts() -> QuerySet[BeaconAlert]:
     return BeaconAlert.objects.filter(acknowledged_at__isnull=True).order_by("-hour")
+
+
+def critical_beacons(*, kind: str, hour: datetime) -> QuerySet[CriticalBeacon]:
+    """The critical beacons of one kind in one hour, first first."""
+    return CriticalBeacon.objects.filter(kind=kind, hour=hour).order_by("at", "pk")
+
+
+def beacon_subject(beacon: CriticalBeacon) -> tuple[str | None, str | None]:
+    """("payouts.Payout #7", its admin change path) from a beacon's details and its kind's declared
+    subject (audit.severity), as far as they tell; the path is None for a model not in the admin."""
+    kind = beacon_kind(beacon.kind)
+    pk = beacon.details.get(kind.subject_key) if kind.subject else None
+    if pk is None or pk == "":
+        return None, None
+    try:
+        label = apps.get_model(kind.subject)._meta.label
+    except (LookupError, ValueError):
+        label = kind.subject
+    return f"{label} #{pk}", admin_change_path(kind.subject, pk)
 
 
 def beacon_totals(*, since: datetime) -> list[BeaconTotal]:

@@ -104,6 +104,17 @@ def apply_transition(
     return instance
 
 
+def check_transition(*, instance: models.Model, transition: str, actor: Actor, expected: str | None = None) -> str:
+    """apply_transition()'s checks without the write: the target state if `transition` is legal
+    from `expected` (conditions met, permitted to a user actor), else the same IllegalTransition /
+    PermissionDenied (and beacon). For a step that leads up to a transition without being one
+    (e.g. the first of two approvals), so it is refused exactly as the transition would be."""
+    _require_actor(actor)
+    meta, field = _transition_meta(type(instance), transition)
+    seen = _seen_state(instance, meta, field, expected)
+    return _check_legal(instance, meta, field, transition, seen, actor, True)
+
+
 def _guarded_update(instance: models.Model, field: FSMFieldMixin, seen: str, values: Mapping[str, Any]) -> bool:
     """`filter(pk=<pk>, <field>=<seen>).update(**values) == 1`, with Django's compiled SQL kept per
     shape (model, database, columns, which of them are NULL): compiling the same UPDATE again on
@@ -190,9 +201,7 @@ def allowed_targets(model: type[models.Model], state: str) -> list[str]:
     return sorted({o.target for o in declared_transitions(model) if _source_matches(o, state)})
 
 
-def available_transitions(
-    instance: models.Model, user: "User | AnonymousUser | None" = None
-) -> list[TransitionOption]:
+def available_transitions(instance: models.Model, user: "User | AnonymousUser | None" = None) -> list[TransitionOption]:
     """What can be done now: declared from the current state, conditions met, permitted to `user`."""
     field = fsm_field(type(instance))
     state = field.get_state(instance)

@@ -134,7 +134,8 @@ def request_op() -> Operation:
 def approve_op() -> Operation:
     admin, owner = admin_user(), affiliate()
     earn(owner, Decimal("1000.00"))
-    payout = request_payout(affiliate=owner, amount=Decimal("310.00"), currency="EUR", actor=admin)
+    # The affiliate asks, a super-admin approves: a requester never reviews (payouts.authority).
+    payout = request_payout(affiliate=owner, amount=Decimal("310.00"), currency="EUR", actor=owner.user)
     warm()
     return Operation("approve (with the books' re-check)", lambda: approve_payout(payout_id=payout.pk, actor=admin))
 
@@ -195,8 +196,8 @@ def op_payout_cycle(owner_id: int, admin_id: int) -> Callable[[], None]:
     admin = get_user_model().objects.get(pk=admin_id)
 
     def one() -> None:
-        payout = request_payout(affiliate=owner, amount=Decimal("1.00"), currency="EUR", actor=admin)
-        approve_payout(payout_id=payout.pk, actor=admin)
+        payout = request_payout(affiliate=owner, amount=Decimal("1.00"), currency="EUR", actor=owner.user)
+        approve_payout(payout_id=payout.pk, actor=admin)  # never the requester (payouts.authority)
         with atomic():
             books.post_payout(payout)
 

@@ -1,6 +1,8 @@
 """Settings, read from the environment (django-environ). One block per integration.
 
-Every variable is optional: without any, the project runs the demo on SQLite, an embedded
+DJANGO_DEBUG is off unless set: that is production, and start-up refuses a missing or published
+(core.published_defaults) secret or provider credential, and serves HTTPS only. With DJANGO_DEBUG=true
+(bin/demo sets it) every other variable is optional: the project runs the demo on SQLite, an embedded
 filesystem broker and the local stand-ins of Wise, Square and Stripe (see sandbox/).
 """
 
@@ -10,21 +12,59 @@ from pathlib import Path
 import environ
 import structlog
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+from core.published_defaults import PUBLISHED_DEFAULTS, is_published
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)  # the demo SQLite file and the embedded broker live here
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True):  # off: the environment alone (tests of the settings)
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# What production must set; the demo (DEBUG on) falls back to the published sandbox values.
+_REQUIRED_IN_PRODUCTION = [
+    "DJANGO_SECRET_KEY",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "WISE_API_TOKEN",
+    "WISE_WEBHOOK_PUBLIC_KEY",
+]
+
+
+def _refuse(variable: str, problem: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"{variable} {problem}. With DJANGO_DEBUG off (production) set each of {', '.join(_REQUIRED_IN_PRODUCTION)} "
+        "to your own value; DJANGO_DEBUG=true runs the demo on the published sandbox values."
+    )
+
+
+def _credential(variable: str, *, required: bool = True) -> str:
+    """A secret or provider credential from the environment. The values this repository publishes let
+    anyone sign a webhook or a session, so outside the demo one of them, or a missing required one,
+    stops every process at start-up (web, worker, beat, manage.py)."""
+    value: str = env.str(variable, default="")
+    if DEBUG:
+        return value or PUBLISHED_DEFAULTS[variable]
+    if is_published(value):
+        raise _refuse(variable, "is a published sandbox value (core/published_defaults.py)")
+    if required and not value:
+        raise _refuse(variable, "is not set")
+    return value
+
+
+# Outside the demo the settings above refuse the published values; this lets the webhook ingress refuse
+# them too, should a settings module switch DEBUG off after that check (tests set it for the stand-ins).
+ALLOW_PUBLISHED_DEFAULTS = DEBUG
+SECRET_KEY = _credential("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.BackOfficeAdminConfig",  # django.contrib.admin, its default site config.admin_site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -35,6 +75,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "core",
     "audit",
     "webhooks",
@@ -53,9 +96,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the admin's second factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.CorrelationIdMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires: turns a lockout into its 429 page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -94,6 +139,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
+# --- Sign-in: the admin's second factor (django-otp), throttling (django-axes) ---------------
+# Every admin user (staff and super-admins: the people who review payouts) signs in with a TOTP
+# code (config.admin_site). Always with DEBUG off; the demo turns it on too (bin/demo).
+ADMIN_REQUIRE_OTP = not DEBUG or env.bool("ADMIN_REQUIRE_OTP", default=False)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Back office")  # the name authenticator apps show
+# Failed sign-ins, on the admin and the affiliate sign-in alike, counted per username and IP address in
+# the database (shared by every web process), cleared by a success or after the cool-off. Unlock early:
+# delete the row under Axes > Access attempts, or `manage.py axes_reset_username <name>`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username + IP before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# --- HTTPS and cookies ----------------------------------------------------------------------
+# Production defaults (DEBUG off): HTTPS only, secure cookies, HSTS for a year; the demo serves plain
+# HTTP on loopback. Behind a proxy that terminates TLS and overwrites X-Forwarded-Proto, set
+# DJANGO_SECURE_PROXY_SSL_HEADER=true (otherwise every request looks like HTTP and redirects for ever).
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+# The preload directive only makes the domain eligible; listing it at hstspreload.org is a separate step.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=not DEBUG)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -105,7 +182,19 @@ LOGIN_URL = "/affiliate/login/"  # affiliates are not staff: the admin login ref
 LOGIN_REDIRECT_URL = "/affiliate/"
 
 # --- Email ----------------------------------------------------------------------------------
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# EMAIL_URL, django-environ's form: smtp+tls://user:password@smtp.example.com:587 (STARTTLS),
+# smtp+ssl://user:password@smtp.example.com:465 (TLS from the start; user and password
+# URL-encoded), consolemail:// (the default: mails go to the log). EMAIL_BACKEND, when set, replaces
+# the URL's backend class (the fault-injection suite's mailbox).
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=_email["EMAIL_BACKEND"])
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=10)  # a hung SMTP server must not hang a worker
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backoffice@example.com")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Payments on-call", a) for a in env.list("ALERT_EMAILS", default=["oncall@example.com"])]
@@ -126,6 +215,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Back office API",
     "DESCRIPTION": "Race-safe payouts, commissions, POS sync and loyalty.",
     "VERSION": "1.0.0",
+    # One name per choice set that several serializers share (status, expected_status).
+    "ENUM_NAME_OVERRIDES": {
+        "PayoutStatusEnum": "payouts.models.PayoutStatus",
+        "DiscountStatusEnum": "loyalty.models.DiscountStatus",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -187,38 +281,67 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.apply_loyalty",
         "schedule": timedelta(minutes=30),
     },
+    "check-ledger": {
+        "task": "ledger.tasks.check_ledger",
+        "schedule": crontab(minute=37),  # hourly; a finding raises the critical beacon ledger_check_failed
+    },
+    "verify-audit-trail": {
+        "task": "audit.tasks.verify_audit_trail",
+        "schedule": crontab(minute=43),  # hourly; a broken chain raises the critical beacon audit_trail_broken
+    },
 }
 
 # --- Audit, claims and race beacons ---------------------------------------------------------
-BEACON_ALERT_THRESHOLD = env.int("BEACON_ALERT_THRESHOLD", default=5)  # per kind, per hour
+BEACON_ALERT_THRESHOLD = env.int("BEACON_ALERT_THRESHOLD", default=5)  # per kind, per hour; critical kinds: the first
+# This back office's address as its users reach it: the alert mails link to admin pages with it.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Stripe (commissions webhooks, loyalty promotion codes) ---------------------------------
-STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_sandbox")
+STRIPE_SECRET_KEY = _credential("STRIPE_SECRET_KEY")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:8103")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_sandbox")
+STRIPE_WEBHOOK_SECRET = _credential("STRIPE_WEBHOOK_SECRET")
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 
 # --- Wise (payout transfers) ----------------------------------------------------------------
 WISE_API_URL = env.str("WISE_API_URL", default="http://127.0.0.1:8101")
-WISE_API_TOKEN = env.str("WISE_API_TOKEN", default="wise-sandbox-token")
+WISE_API_TOKEN = _credential("WISE_API_TOKEN")
 WISE_PROFILE_ID = env.str("WISE_PROFILE_ID", default="1001")
 WISE_WEBHOOK_PUBLIC_KEY = env.str("WISE_WEBHOOK_PUBLIC_KEY", default="", multiline=True)
 _WISE_DEMO_PUBLIC_KEY = VAR_DIR / "wise_standin_public.pem"  # written by sandbox/wise.py for the demo
-if not WISE_WEBHOOK_PUBLIC_KEY and WISE_API_URL.startswith("http://127.0.0.1") and _WISE_DEMO_PUBLIC_KEY.exists():
-    # Only ever the local stand-in's key: a real Wise URL needs WISE_WEBHOOK_PUBLIC_KEY set explicitly.
+_wise_standin_key = WISE_API_URL.startswith("http://127.0.0.1") and _WISE_DEMO_PUBLIC_KEY.exists()
+if DEBUG and not WISE_WEBHOOK_PUBLIC_KEY and _wise_standin_key:
+    # Only ever the local stand-in's key, and only in the demo: production sets WISE_WEBHOOK_PUBLIC_KEY.
     WISE_WEBHOOK_PUBLIC_KEY = _WISE_DEMO_PUBLIC_KEY.read_text()
+if not DEBUG and not WISE_WEBHOOK_PUBLIC_KEY.strip():
+    raise _refuse("WISE_WEBHOOK_PUBLIC_KEY", "is not set (Wise's PEM public key for webhook signatures)")
 WISE_TIMEOUT_SECONDS = env.float("WISE_TIMEOUT_SECONDS", default=10.0)
 PAYOUT_DISPATCH_GRACE = timedelta(minutes=env.int("PAYOUT_DISPATCH_GRACE_MINUTES", default=5))
 PAYOUT_PROCESSING_POLL_AFTER = timedelta(minutes=env.int("PAYOUT_PROCESSING_POLL_AFTER_MINUTES", default=60))
+# Per currency, the largest payout ONE super-admin may approve; above it two different ones must.
+# "*=<amount>" covers the currencies not listed; a currency with neither needs two approvals for
+# every amount (payouts.thresholds, validated at start-up).
+PAYOUT_DUAL_APPROVAL_THRESHOLD = env.str(
+    "PAYOUT_DUAL_APPROVAL_THRESHOLD", default="USD=1000.00,EUR=1000.00,GBP=1000.00"
+)
 
 # --- Square (POS sync) ----------------------------------------------------------------------
 SQUARE_BASE_URL = env.str("SQUARE_BASE_URL", default="http://127.0.0.1:8102")
-SQUARE_ACCESS_TOKEN = env.str("SQUARE_ACCESS_TOKEN", default="square-sandbox-token")
+# Only the demo's restaurants are seeded with it: each real connection stores its own token (admin), so
+# production may leave it unset, but never at the published sandbox value.
+SQUARE_ACCESS_TOKEN = _credential("SQUARE_ACCESS_TOKEN", required=False)
 SQUARE_LOCATION_ID = env.str("SQUARE_LOCATION_ID", default="LSANDBOX")
 SQUARE_TIMEOUT_SECONDS = env.float("SQUARE_TIMEOUT_SECONDS", default=10.0)
 POS_SYNC_BATCH_SIZE = env.int("POS_SYNC_BATCH_SIZE", default=50)
-POS_SYNC_CLAIM_LEASE = timedelta(minutes=env.int("POS_SYNC_CLAIM_LEASE_MINUTES", default=10))
+# A push past Square's 24 h key window reads SearchOrders (500 orders a page) before creating: at
+# most this many pages, then it stops and the job is a dead letter for a human to look at.
+POS_SYNC_SEARCH_MAX_PAGES = env.int("POS_SYNC_SEARCH_MAX_PAGES", default=10)
+# Unset: derived from SQUARE_TIMEOUT_SECONDS and POS_SYNC_SEARCH_MAX_PAGES (pos_sync.leases, 9 min
+# at the defaults). Set: at least that worst case, or every process refuses to start.
+_pos_sync_claim_lease_minutes: int | None = env.int("POS_SYNC_CLAIM_LEASE_MINUTES", default=None)
+POS_SYNC_CLAIM_LEASE = (
+    None if _pos_sync_claim_lease_minutes is None else timedelta(minutes=_pos_sync_claim_lease_minutes)
+)
 POS_SYNC_MAX_ATTEMPTS = env.int("POS_SYNC_MAX_ATTEMPTS", default=8)
 
 # --- Affiliates -----------------------------------------------------------------------------

@@ -8,6 +8,18 @@
 
 Claims back work that has no natural unique row (an email, a push to a provider). A claim with a
 lease can be taken over once the lease has run out and it was never completed: its holder died.
+Long work renews its lease as it goes (`renew`), and learns from the same statement whether it
+still holds the claim.
+
+The database's clock decides every lease, never the caller's: a worker whose clock runs ahead
+cannot take a live claim over, and one whose clock runs behind cannot stretch its own lease.
+It is clock_timestamp(), not now(): now() is transaction_timestamp(), frozen when the transaction
+began, and claims are taken inside transactions (the POS drain claims a whole batch in one, and an
+INSERT can wait on a competitor's row lock). A lease counted from now() would be shorter than asked
+by the transaction's age (a renewal inside a long transaction could even land in the past), and a
+takeover would be judged against a moment already gone; statement_timestamp() goes stale the same
+way during a lock wait. clock_timestamp() is the database's wall clock when the row is written. A
+lease therefore starts before the claim commits: core.leases' margin covers that short gap.
 """
 
 import uuid
@@ -15,14 +27,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection
-from django.utils import timezone
 
 from core.errors import ErrorCode, ValidationError
 from core.models import Claim
 
 MAX_KEY_LENGTH = 255
+TABLE = Claim._meta.db_table
+
+# The database's clock at the moment the row is written, read once for both columns. On a conflict
+# the new lease is read again after the competitor's row lock is ours (EXCLUDED holds the values
+# computed before a possible wait for it), and the takeover is judged at that moment too.
+_CLAIM_POSTGRESQL = (
+    f"INSERT INTO {TABLE} AS held (key, token, claimed_at, lease_expires_at, completed_at) "
+    "SELECT %s, %s, db_clock.moment, db_clock.moment + %s::interval, NULL FROM clock_timestamp() AS db_clock(moment) "
+    "ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token, (claimed_at, lease_expires_at) = "
+    "(SELECT db_clock.moment, db_clock.moment + %s::interval FROM clock_timestamp() AS db_clock(moment)) "
+    "WHERE held.completed_at IS NULL AND held.lease_expires_at IS NOT NULL "
+    "AND held.lease_expires_at < clock_timestamp()"
+)
+_CLAIM_SQLITE = (
+    "INSERT INTO {table} (key, token, claimed_at, lease_expires_at, completed_at) "
+    "VALUES (%s, %s, {now}, {expires}, NULL) "
+    "ON CONFLICT (key) DO UPDATE SET token = excluded.token, claimed_at = excluded.claimed_at, "
+    "lease_expires_at = excluded.lease_expires_at "
+    "WHERE {table}.completed_at IS NULL AND {table}.lease_expires_at IS NOT NULL "
+    "AND {table}.lease_expires_at < excluded.claimed_at"
+)
 
 
 @dataclass(frozen=True)
@@ -33,24 +66,31 @@ class ClaimToken:
 
 
 def claim(key: str, *, lease: timedelta | None = None) -> ClaimToken:
-    """Take `key` if nobody holds it (or the holder's lease ran out). One statement."""
+    """Take `key` if nobody holds it (or the holder's lease ran out, by the database's clock). One statement."""
     _validate_key(key)
-    now = timezone.now()
     token = uuid.uuid4().hex  # identifies this holder only; never sent to a provider
-    expires = now + lease if lease else None
-    table = Claim._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (key, token, claimed_at, lease_expires_at, completed_at) "
-            "VALUES (%s, %s, %s, %s, NULL) "
-            "ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token, claimed_at = EXCLUDED.claimed_at, "
-            "lease_expires_at = EXCLUDED.lease_expires_at "
-            f"WHERE {table}.completed_at IS NULL AND {table}.lease_expires_at IS NOT NULL "
-            f"AND {table}.lease_expires_at < %s",
-            [key, token, now, expires, now],
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(_CLAIM_POSTGRESQL, _params(key, token, lease, lease))
+        else:
+            expires, params = _sqlite_clock(lease) if lease is not None else ("NULL", [])
+            sql = _CLAIM_SQLITE.format(table=TABLE, now=_sqlite_clock(None)[0], expires=expires)
+            cursor.execute(sql, _params(key, token, *params))
         won = cursor.rowcount == 1
     return ClaimToken(key=key, token=token, won=won)
+
+
+def renew(held: ClaimToken, lease: timedelta) -> bool:
+    """Heartbeat: extend our lease to `lease` from now (the database's now), if we still hold the
+    claim. False: it was taken over (our lease ran out and someone claimed it), released or
+    completed: stop, and leave the work to whoever holds it. One guarded UPDATE."""
+    expires, params = _clock(lease)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TABLE} SET lease_expires_at = {expires} WHERE key = %s AND token = %s AND completed_at IS NULL",
+            _params(*params, held.key, held.token),
+        )
+        return cursor.rowcount == 1
 
 
 def release(held: ClaimToken) -> bool:
@@ -60,10 +100,13 @@ def release(held: ClaimToken) -> bool:
 
 def complete(held: ClaimToken) -> bool:
     """Mark the work done for good: the claim can no longer be taken over."""
-    updated = Claim.objects.filter(key=held.key, token=held.token).update(
-        completed_at=timezone.now(), lease_expires_at=None
-    )
-    return updated == 1
+    now, params = _clock(None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TABLE} SET completed_at = {now}, lease_expires_at = NULL WHERE key = %s AND token = %s",
+            _params(*params, held.key, held.token),
+        )
+        return cursor.rowcount == 1
 
 
 def is_claimed(key: str) -> bool:
@@ -92,6 +135,26 @@ def claimed(
         raise
     else:
         complete(held)
+
+
+def _clock(lease: timedelta | None) -> tuple[str, list[Any]]:
+    """SQL for the database's clock now (plus `lease`), and its parameters."""
+    if connection.vendor == "postgresql":
+        return ("clock_timestamp()", []) if lease is None else ("clock_timestamp() + %s::interval", [lease])
+    return _sqlite_clock(lease)
+
+
+def _sqlite_clock(lease: timedelta | None) -> tuple[str, list[Any]]:
+    # The demo's SQLite runs in our process, so its clock is ours anyway; its 'now' is fixed for the
+    # whole statement. Written in the text form Django stores datetimes in (UTC, compared as text).
+    if lease is None:
+        return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')", []
+    return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', %s)", [f"{lease.total_seconds():+.6f} seconds"]
+
+
+def _params(*values: Any) -> list[Any]:
+    # A timedelta is adapted to an interval by psycopg; django-stubs' parameter type leaves it out.
+    return list(values)
 
 
 def _validate_key(key: str) -> None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
@@ -16,10 +15,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from core.admin_base import ReadOnlyAdmin
+from core.admin_links import admin_change_path
 from core.currencies import from_minor
 from ledger import selectors
 from ledger.models import Account, Transfer
@@ -58,19 +58,7 @@ def reference_url(reference: str) -> str | None:
     None when the reference is not "<app_label>.<model>:<pk>" of a model registered in the admin.
     Resolved by name, so the ledger imports no domain app."""
     label, sep, pk = reference.partition(":")
-    app_label, dot, model_name = label.partition(".")
-    if not (sep and dot and pk and app_label and model_name):
-        return None
-    try:
-        model = apps.get_model(app_label, model_name)
-    except LookupError:
-        return None
-    if not admin.site.is_registered(model):
-        return None
-    try:
-        return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[quote(pk)])
-    except NoReverseMatch:
-        return None
+    return admin_change_path(label, pk) if sep else None
 
 
 def _annotation(transfer: Transfer, name: str) -> int:

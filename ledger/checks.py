@@ -11,22 +11,32 @@
 5. Every transfer is in its accounts' currency, a known one.
 6. An enforce_balance account is below zero only if a single-phase OVERDRAFT_KINDS debit (a reversal,
    a payout Wise sent after its hold was released) took it there.
+
+`verify_books()` is what the command and the hourly beat task run: the same checks on one snapshot
+of the books, and on any finding the critical beacon `ledger_check_failed` (sent through
+core.signals.beacon_requested: the ledger does not import audit).
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 
 from core.currencies import known_currencies
+from core.signals import beacon_requested
 from ledger.models import OVERDRAFT_KINDS, RESOLUTION_FLAGS, Account, Transfer, TransferFlag
 from ledger.selectors import COLUMNS, Balance, TrialBalanceRow, account_balances, derived_balances, trial_balance
+
+LEDGER_CHECK_FAILED = "ledger_check_failed"  # a critical beacon kind (declared in AuditConfig.ready())
+MAX_FINDINGS_IN_BEACON = 20
 
 
 @dataclass(frozen=True)
 class Finding:
     check: str
     message: str
+    account_id: int | None = None  # the account it is about, when it is about one
 
     def __str__(self) -> str:
         return f"[{self.check}] {self.message}"
@@ -64,6 +74,36 @@ def check_ledger() -> LedgerReport:
     report.findings += _currencies(accounts)
     report.findings += _overdrafts(accounts)
     return report
+
+
+def verify_books() -> LedgerReport:
+    """check_ledger() on one snapshot of the books, then, if it found anything, the critical beacon
+    `ledger_check_failed` naming the first account concerned and listing the findings."""
+    if connection.in_atomic_block:  # the caller's transaction decides what it sees
+        report = check_ledger()
+    else:
+        with transaction.atomic():
+            _snapshot()
+            report = check_ledger()
+    if not report.ok:
+        accounts = [f.account_id for f in report.findings if f.account_id is not None]
+        details = {
+            "problems": len(report.findings),
+            "account_id": accounts[0] if accounts else None,
+            "findings": [str(f) for f in report.findings[:MAX_FINDINGS_IN_BEACON]],
+        }
+        beacon_requested.send(sender=LedgerReport, kind=LEDGER_CHECK_FAILED, details=details)
+    return report
+
+
+def _snapshot() -> None:
+    # Under READ COMMITTED each of check_ledger's statements would see the books at a different
+    # moment: a posting committed between reading the accounts and summing the transfers would
+    # read as a column that differs from its transfers, a false alarm. REPEATABLE READ gives all
+    # of them the snapshot of the first. (SQLite, the demo's database, reads one snapshot anyway.)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
 
 def check_balances(accounts: list[Account] | None = None) -> list[Finding]:
@@ -107,6 +147,7 @@ def _columns(accounts: list[Account], derived: dict[int, Balance]) -> Iterator[F
                     "columns",
                     f"account {account.pk} ({account}): {column} = {have}, {source} = {want} "
                     f"(difference {have - want})",
+                    account_id=account.pk,
                 )
 
 
@@ -152,7 +193,9 @@ def _currencies(accounts: list[Account]) -> Iterator[Finding]:
         yield Finding("currency", f"transfer {t.pk!r} in {t.currency} does not match its accounts' currency")
     for account in accounts:
         if account.currency not in known_currencies():
-            yield Finding("currency", f"account {account.pk} is in unknown currency {account.currency!r}")
+            yield Finding(
+                "currency", f"account {account.pk} is in unknown currency {account.currency!r}", account_id=account.pk
+            )
 
 
 def _overdrafts(accounts: list[Account]) -> Iterator[Finding]:
@@ -170,4 +213,5 @@ def _overdrafts(accounts: list[Account]) -> Iterator[Finding]:
             "overdraft",
             f"account {pk} ({account}) is below zero "
             f"({account.credits_posted - account.debits_posted - account.debits_pending}) with no reversal",
+            account_id=pk,
         )

@@ -22,8 +22,10 @@ class SubscriptionStatus(models.TextChoices):
 class Subscription(models.Model):
     """A mirror of a Stripe subscription, written only by the `customer.subscription.*` webhooks.
 
-    Its status is Stripe's, not a state machine of ours: webhooks arrive unordered, so each write is
-    a conditional update that only a newer event (by Stripe's `event.created`) can make.
+    Its status is Stripe's, not a state machine of ours. Webhooks arrive unordered and `event.created`
+    has one-second resolution, so every event makes us read the subscription at Stripe and mirror
+    that; each write is a conditional update that only a read started later (a higher
+    `read_ticket`, see SubscriptionRead) can make.
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions")
@@ -34,7 +36,13 @@ class Subscription(models.Model):
     pro_started_at = models.DateTimeField(
         null=True, blank=True, help_text="When the current uninterrupted Pro period began; anniversaries count from it."
     )
-    last_event_at = models.DateTimeField(help_text="`created` of the newest Stripe event applied to this row.")
+    last_event_at = models.DateTimeField(
+        help_text="`created` of the Stripe event whose read was applied last (for reading only: order comes "
+        "from read_ticket)."
+    )
+    read_ticket = models.BigIntegerField(
+        default=0, help_text="The SubscriptionRead of the newest read from Stripe applied to this row."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -46,6 +54,23 @@ class Subscription(models.Model):
     @property
     def is_active_pro(self) -> bool:
         return self.plan == PRO_PLAN and self.status == SubscriptionStatus.ACTIVE and self.pro_started_at is not None
+
+
+class SubscriptionRead(models.Model):
+    """A ticket for one read of a subscription at Stripe, committed before the GET is sent.
+
+    PostgreSQL hands out the ids in increasing order, so a read that starts after another's ticket
+    was taken always holds a higher id. The mirror keeps the highest ticket it applied, so an older
+    read that comes back late (whatever its event's second) never overwrites a newer one.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    stripe_subscription_id = models.CharField(max_length=255)
+    stripe_event_id = models.CharField(max_length=255, blank=True, help_text="The event that asked for the read.")
+    taken_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"read {self.pk} of {self.stripe_subscription_id}"
 
 
 class DiscountStatus(models.TextChoices):

@@ -3,8 +3,10 @@
 The change page carries the status the reviewer saw (`_seen_status`): a stale click is a Conflict
 ("#47828 already rejected by kerem at 09:14 (refreshed)") and the page re-renders with the current
 state, never a silent overwrite. django-fsm's FSMAdminMixin is not used: its button path checks no
-permission and reloads the object, turning a lost race into "not allowed". The transition
-permission (payouts.review_payout) is checked by the transition helper for every user actor.
+permission and reloads the object, turning a lost race into "not allowed". Who may review is
+payouts.authority's one rule, asked by the services (a refusal is a message, the API's 403 in
+words), and by the transition declarations that draw the buttons. The reason is checked by the
+services too (payouts.reasons): a refused reason is a message and nothing is written.
 """
 
 from datetime import datetime
@@ -18,15 +20,15 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from audit.selectors import history_for
 from audit.transitions import available_transitions
 from core.actors import signed_in_user
 from core.admin_messages import report_error
 from core.errors import Conflict, DomainError
 from payouts import services
+from payouts.authority import may_review
 from payouts.errors import PayoutConflict
 from payouts.models import Payout, PayoutAttempt, PayoutStatus
-from payouts.selectors import available_balance
+from payouts.selectors import approval_progress, available_balance, payout_trail
 
 # Review decisions only: processing/paid/failed belong to the dispatch, the webhook and the poller
 # (a processing payout is stopped with "Cancel at Wise", whose webhook then fails it).
@@ -88,6 +90,16 @@ def report(request: HttpRequest, payout_id: int, exc: DomainError) -> None:
     report_error(request, exc, prefix="" if isinstance(exc, Conflict) else f"#{payout_id}: ")
 
 
+def done_text(payout: Payout, transition: str) -> str:
+    """'#12 approved.', or for the first of two approvals '#12: approval 1 of 2 recorded (kerem);
+    a second super-admin must approve it.'"""
+    if transition == "approve" and payout.status == PayoutStatus.REQUESTED:
+        progress = approval_progress(payout)
+        recorded = f"approval {progress.given} of {progress.required} recorded ({', '.join(progress.approvers)})"
+        return f"#{payout.pk}: {recorded}; a second super-admin must approve it."
+    return f"#{payout.pk} {payout.status}."
+
+
 def _selected_ids(request: HttpRequest, queryset: QuerySet[Payout]) -> list[int]:
     """The rows the reviewer ticked, even those that left the filtered list since (e.g. rejected by
     someone else meanwhile): each must be reported, not silently dropped by the status filter."""
@@ -144,7 +156,9 @@ class PayoutAdmin(admin.ModelAdmin):
         "currency",
         "affiliate_balance",
         "status",
+        "approvals",
         "reason",
+        "requested_by",
         "reviewed_by",
         "reviewed_at",
         "attempt",
@@ -164,6 +178,11 @@ class PayoutAdmin(admin.ModelAdmin):
         """From the books (one query, change page only): earned less held and paid out; negative
         while a reversal's clawback is carried forward, and then nothing can be approved."""
         return f"{available_balance(affiliate=payout.affiliate, currency=payout.currency)} {payout.currency}"
+
+    @admin.display(description="Approvals")
+    def approvals(self, payout: Payout) -> str:
+        """'1 of 2 approvals (kerem)' above the dual-approval threshold; the approvals that count now."""
+        return approval_progress(payout).describe() or "1 needed"
 
     @admin.display(description="KYC", ordering="affiliate__kyc_status")
     def kyc(self, payout: Payout) -> str:
@@ -200,17 +219,20 @@ class PayoutAdmin(admin.ModelAdmin):
     def _review_context(self, request: HttpRequest, payout: Payout | None) -> dict:
         if payout is None:
             return {}
+        # The buttons are what payouts.authority allows this user (the declarations ask it); an
+        # approval this user already gave is not offered again.
+        approved = request.user.get_username() in approval_progress(payout).approvers
         buttons = [
             (option.name, BUTTON_LABELS[option.name], option.target)
             for option in available_transitions(payout, user=request.user)
-            if option.name in BUTTON_LABELS
+            if option.name in BUTTON_LABELS and not (option.name == "approve" and approved)
         ]
         can_cancel_at_wise = payout.status == PayoutStatus.PROCESSING and bool(payout.wise_transfer_id)
         return {
             "seen_status": payout.status,
             "transition_buttons": buttons,
-            "can_cancel_at_wise": can_cancel_at_wise and request.user.has_perm("payouts.review_payout"),
-            "history": list(history_for(payout)[:100]),
+            "can_cancel_at_wise": can_cancel_at_wise and may_review(payout, request.user),
+            "history": payout_trail(payout),
         }
 
     def _button(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -229,9 +251,9 @@ class PayoutAdmin(admin.ModelAdmin):
                     transition=request.POST["_transition"],
                     actor=signed_in_user(request),
                     expected_status=request.POST.get("_seen_status") or None,
-                    reason=request.POST.get("_reason", "").strip(),
+                    reason=request.POST.get("_reason", ""),
                 )
-                self.message_user(request, f"#{done.pk} {done.status}.", messages.SUCCESS)
+                self.message_user(request, done_text(done, request.POST["_transition"]), messages.SUCCESS)
         except DomainError as exc:
             report(request, payout.pk, exc)
         # Post/redirect/get: the page re-renders with the state as it is now.
@@ -240,11 +262,11 @@ class PayoutAdmin(admin.ModelAdmin):
     # --- bulk actions ---------------------------------------------------------------------
     @admin.action(description="Approve selected payouts (each through the guarded transition)")
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
-        self._bulk(request, queryset, services.approve_payout)
+        self._bulk(request, queryset, "approve")
 
     @admin.action(description="Reject selected payouts (each through the guarded transition)")
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
-        self._bulk(request, queryset, services.reject_payout)
+        self._bulk(request, queryset, "reject")
 
     @admin.action(description="Cancel selected processing payouts at Wise")
     def cancel_selected_at_wise(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
@@ -257,13 +279,16 @@ class PayoutAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"#{payout_id}: Wise accepted the cancellation.", messages.SUCCESS)
 
-    def _bulk(self, request: HttpRequest, queryset: QuerySet[Payout], service: Any) -> None:
-        """One guarded transition per row, from `requested` (the list the reviewer saw); one line each."""
+    def _bulk(self, request: HttpRequest, queryset: QuerySet[Payout], transition: str) -> None:
+        """One guarded transition per row, from `requested` (the list the reviewer saw), through the
+        same service as the change page (authority, dual approval); one line each."""
         actor = signed_in_user(request)
         for payout_id in _selected_ids(request, queryset):
             try:
-                payout = service(payout_id=payout_id, actor=actor, expected_status=PayoutStatus.REQUESTED)
+                payout = services.review_payout(
+                    payout_id=payout_id, transition=transition, actor=actor, expected_status=PayoutStatus.REQUESTED
+                )
             except DomainError as exc:
                 report(request, payout_id, exc)
             else:
-                self.message_user(request, f"#{payout_id} {payout.status}.", messages.SUCCESS)
+                self.message_user(request, done_text(payout, transition), messages.SUCCESS)

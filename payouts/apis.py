@@ -1,8 +1,21 @@
-"""The payouts HTTP API: parse, call one service, render. Errors are rendered by core.api_errors."""
+"""The payouts HTTP API: parse, call one service, render. Errors are rendered by core.api_errors.
+
+Who may review is payouts.authority's one rule: the review endpoints' permission
+(core.permissions.ActorAuthority) asks it before anything is read, and the services ask it again
+with the payout (segregation of duties). The reason is validated by the services
+(payouts.reasons), so the API refuses exactly what the admin refuses.
+"""
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import PageNumberPagination
@@ -15,13 +28,36 @@ from audit.transitions import available_transitions
 from core.actors import signed_in_user
 from core.api_schema import ErrorSerializer, error_response
 from core.errors import NotFound, PermissionDenied
-from core.permissions import IsSuperAdmin
+from core.permissions import ActorAuthority
 from payouts import selectors, services, webhooks
+from payouts.authority import ensure_may_review
 from payouts.models import Payout, PayoutStatus
+from payouts.reasons import MAX_REASON_LENGTH
 
 # Token first: an anonymous caller gets 401 with WWW-Authenticate, not the 403 Session would give.
 AUTHENTICATION = [TokenAuthentication, SessionAuthentication]
-REVIEWERS_ONLY = "Only super-admins may review payouts."  # IsSuperAdmin's 403 detail
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class ReasonField(serializers.Field):
+    """The reviewer's reason, passed on as sent: payouts.reasons.clean_reason, which the service
+    runs for every door, is its one validator (400 invalid_reason: control characters other than
+    newline and tab, more than MAX_REASON_LENGTH characters, not text)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", f"Optional; text, line breaks and tabs, at most {MAX_REASON_LENGTH} characters")
+        super().__init__(required=False, default="", **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class ApprovalOutputSerializer(serializers.Serializer):
+    approver = serializers.CharField(source="approver.username")
+    at = serializers.DateTimeField(source="created_at")
 
 
 class PayoutOutputSerializer(serializers.Serializer):
@@ -31,14 +67,35 @@ class PayoutOutputSerializer(serializers.Serializer):
     currency = serializers.CharField()
     status = serializers.ChoiceField(choices=PayoutStatus.choices)
     reason = serializers.CharField()
+    requested_by = serializers.SerializerMethodField()
     reviewed_by = serializers.SerializerMethodField()
     reviewed_at = serializers.DateTimeField(allow_null=True)
+    approvals_required = serializers.SerializerMethodField(help_text="2 above the dual-approval threshold")
+    approvals = serializers.SerializerMethodField(help_text="The approvals that count now, first first")
     attempt = serializers.IntegerField()
     wise_transfer_id = serializers.CharField()
     allowed_transitions = serializers.SerializerMethodField()
 
+    def get_requested_by(self, payout: Payout) -> str | None:
+        return payout.requested_by.get_username() if payout.requested_by is not None else None
+
     def get_reviewed_by(self, payout: Payout) -> str | None:
         return payout.reviewed_by.get_username() if payout.reviewed_by is not None else None
+
+    def get_approvals_required(self, payout: Payout) -> int:
+        return self._progress(payout).required
+
+    @extend_schema_field(ApprovalOutputSerializer(many=True))
+    def get_approvals(self, payout: Payout) -> list[dict[str, Any]]:
+        return list(ApprovalOutputSerializer(self._progress(payout).approvals, many=True).data)
+
+    def _progress(self, payout: Payout) -> selectors.ApprovalProgress:
+        # Two fields read it: once per payout (a list's approvals are prefetched by payout_list).
+        cached = getattr(payout, "_approval_progress", None)
+        if not isinstance(cached, selectors.ApprovalProgress):
+            cached = selectors.approval_progress(payout)
+            payout._approval_progress = cached  # type: ignore[attr-defined]  # a per-render cache on the instance
+        return cached
 
     def get_allowed_transitions(self, payout: Payout) -> list[str]:
         """Target states this caller can move the payout to now (conditions and permission checked)."""
@@ -107,6 +164,12 @@ def _render(request: Request, payout: Payout, code: int = status.HTTP_200_OK) ->
     return Response(PayoutOutputSerializer(payout, context={"request": request}).data, status=code)
 
 
+# An approval recorded that still waits for a second super-admin's: accepted, not done.
+PENDING_APPROVAL = OpenApiResponse(
+    PayoutOutputSerializer, description="Approval recorded; a second super-admin must approve"
+)
+
+
 class PayoutListApi(APIView):
     """GET: super-admins see every payout, an affiliate its own. POST: an affiliate requests a payout."""
 
@@ -168,12 +231,12 @@ class PayoutDetailApi(APIView):
     """GET one payout; PUT {"status", "expected_status", "reason"} moves it (super-admins only)."""
 
     authentication_classes = AUTHENTICATION
-    super_admin_message = REVIEWERS_ONLY
+    authority = staticmethod(ensure_may_review)
 
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=PayoutStatus.choices)
         expected_status = serializers.ChoiceField(choices=PayoutStatus.choices, help_text="The state you acted on")
-        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+        reason = ReasonField()
 
         class Meta:
             ref_name = "PayoutStatusInput"
@@ -181,7 +244,7 @@ class PayoutDetailApi(APIView):
     OutputSerializer = PayoutOutputSerializer
 
     def get_permissions(self) -> list[BasePermission]:
-        return [IsSuperAdmin()] if self.request.method == "PUT" else [IsAuthenticated()]
+        return [ActorAuthority()] if self.request.method == "PUT" else [IsAuthenticated()]
 
     @extend_schema(responses={200: PayoutOutputSerializer, **_errors(401, 404)})
     def get(self, request: Request, payout_id: int) -> Response:
@@ -191,24 +254,26 @@ class PayoutDetailApi(APIView):
         return _render(request, payout)
 
     @extend_schema(
-        request=InputSerializer, responses={200: PayoutOutputSerializer, **_errors(400, 401, 403, 404, 409, 422)}
+        request=InputSerializer,
+        responses={200: PayoutOutputSerializer, 202: PENDING_APPROVAL, **_errors(400, 401, 403, 404, 409, 422)},
     )
     def put(self, request: Request, payout_id: int) -> Response:
         data = _validated(self.InputSerializer, request.data)
         payout = services.set_payout_status(payout_id=payout_id, actor=signed_in_user(request), **data)
-        return _render(request, payout)
+        pending = payout.status != data["status"]  # the first of two approvals: still requested
+        return _render(request, payout, status.HTTP_202_ACCEPTED if pending else status.HTTP_200_OK)
 
 
 class _PayoutActionApi(APIView):
     """One named review action; the row must still be in the action's source state (else 409)."""
 
     authentication_classes = AUTHENTICATION
-    permission_classes = [IsSuperAdmin]
-    super_admin_message = REVIEWERS_ONLY
+    permission_classes = [ActorAuthority]
+    authority = staticmethod(ensure_may_review)
     service: Any = None
 
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+        reason = ReasonField()
 
         class Meta:
             ref_name = "PayoutActionInput"
@@ -221,13 +286,28 @@ class _PayoutActionApi(APIView):
     def post(self, request: Request, payout_id: int) -> Response:
         data = _validated(self.InputSerializer, request.data)
         payout = type(self).service(payout_id=payout_id, actor=signed_in_user(request), reason=data["reason"])
-        return _render(request, payout)
+        return _render(request, payout, self.status_code(payout))
+
+    def status_code(self, payout: Payout) -> int:
+        return status.HTTP_200_OK
 
 
 class PayoutApproveApi(_PayoutActionApi):
-    """requested -> approved (KYC verified, else 422 kyc_not_verified); the Wise transfer follows."""
+    """requested -> approved (KYC verified, else 422 kyc_not_verified); the Wise transfer follows.
+    Above the dual-approval threshold the first approval answers 202 (still requested, "approvals"
+    lists it) and the second, by another super-admin, 200."""
 
     service = staticmethod(services.approve_payout)
+
+    @extend_schema(
+        request=_PayoutActionApi.InputSerializer,
+        responses={200: PayoutOutputSerializer, 202: PENDING_APPROVAL, **_errors(400, 401, 403, 404, 409, 422)},
+    )
+    def post(self, request: Request, payout_id: int) -> Response:
+        return super().post(request, payout_id)
+
+    def status_code(self, payout: Payout) -> int:
+        return status.HTTP_202_ACCEPTED if payout.status == PayoutStatus.REQUESTED else status.HTTP_200_OK
 
 
 class PayoutRejectApi(_PayoutActionApi):

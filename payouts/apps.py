@@ -3,3 +3,17 @@ from django.apps import AppConfig
 
 class PayoutsConfig(AppConfig):
     name = "payouts"
+
+    def ready(self) -> None:
+        from audit.severity import Severity, register_beacon_kind
+        from payouts.services.attempts import BOUNCED_AGAIN, PAID_AFTER_FAILURE
+        from payouts.services.settlement import PAID_WITHOUT_RESERVATION
+        from payouts.thresholds import dual_approval_thresholds
+
+        # A malformed PAYOUT_DUAL_APPROVAL_THRESHOLD stops every process (web, workers, manage.py)
+        # with ImproperlyConfigured, instead of weakening the dual-approval rule at the first approval.
+        dual_approval_thresholds()
+
+        # Money moved where only a human can settle it: the first of these alerts, not the fifth.
+        for kind in (PAID_AFTER_FAILURE, BOUNCED_AGAIN, PAID_WITHOUT_RESERVATION):
+            register_beacon_kind(kind, severity=Severity.CRITICAL, subject="payouts.Payout")

@@ -18,6 +18,11 @@ class PayoutErrorCode(models.TextChoices):
     WISE_UNAVAILABLE = "wise_unavailable"
     NOT_PROCESSING = "not_processing"
     WISE_TRANSFER_NOT_SETTLED = "wise_transfer_not_settled"
+    # payouts.authority and the dual approval
+    SUPER_ADMINS_ONLY = "super_admins_only"
+    OWN_PAYOUT = "own_payout"
+    ALREADY_APPROVED = "already_approved"
+    INVALID_REASON = "invalid_reason"
 
 
 class PayoutConflict(Conflict):

@@ -14,9 +14,8 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from affiliates.models import Affiliate, KycStatus
 from audit.transitions import condition
+from payouts.authority import may_review
 from payouts.errors import PayoutErrorCode
-
-REVIEW_PERMISSION = "payouts.review_payout"
 
 
 class PayoutStatus(models.TextChoices):
@@ -69,6 +68,11 @@ class Payout(FSMModelMixin, models.Model):
     currency = models.CharField(max_length=3, validators=[RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code, e.g. EUR.")])
     status = FSMField(choices=PayoutStatus.choices, default=PayoutStatus.REQUESTED, protected=True)
     reason = models.TextField(blank=True)
+    # Who asked for the money (the affiliate, or a super-admin on its behalf): never its reviewer
+    # (payouts.authority). Null only for rows made by a system job.
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -91,7 +95,6 @@ class Payout(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("review_payout", "Can review payouts (approve, reject, cancel, retry)")]
         indexes = [
             models.Index(fields=["status", "created_at"], name="payout_status_created"),
             models.Index(fields=["affiliate", "created_at"], name="payout_affiliate_created"),
@@ -113,30 +116,28 @@ class Payout(FSMModelMixin, models.Model):
         source=PayoutStatus.REQUESTED,
         target=PayoutStatus.APPROVED,
         conditions=[kyc_verified],
-        permission=REVIEW_PERMISSION,
+        permission=may_review,
     )
     def approve(self) -> None:
         pass
 
-    @transition(field=status, source=PayoutStatus.REQUESTED, target=PayoutStatus.REJECTED, permission=REVIEW_PERMISSION)
+    @transition(field=status, source=PayoutStatus.REQUESTED, target=PayoutStatus.REJECTED, permission=may_review)
     def reject(self) -> None:
         pass
 
-    @transition(
-        field=status, source=PayoutStatus.APPROVED, target=PayoutStatus.PROCESSING, permission=REVIEW_PERMISSION
-    )
+    @transition(field=status, source=PayoutStatus.APPROVED, target=PayoutStatus.PROCESSING, permission=may_review)
     def start_processing(self) -> None:
         pass
 
-    @transition(field=status, source=PayoutStatus.APPROVED, target=PayoutStatus.CANCELLED, permission=REVIEW_PERMISSION)
+    @transition(field=status, source=PayoutStatus.APPROVED, target=PayoutStatus.CANCELLED, permission=may_review)
     def cancel(self) -> None:
         pass
 
-    @transition(field=status, source=PayoutStatus.PROCESSING, target=PayoutStatus.PAID, permission=REVIEW_PERMISSION)
+    @transition(field=status, source=PayoutStatus.PROCESSING, target=PayoutStatus.PAID, permission=may_review)
     def mark_paid(self) -> None:
         pass
 
-    @transition(field=status, source=PayoutStatus.PROCESSING, target=PayoutStatus.FAILED, permission=REVIEW_PERMISSION)
+    @transition(field=status, source=PayoutStatus.PROCESSING, target=PayoutStatus.FAILED, permission=may_review)
     def mark_failed(self) -> None:
         pass
 
@@ -149,14 +150,12 @@ class Payout(FSMModelMixin, models.Model):
         source=PayoutStatus.FAILED,
         target=PayoutStatus.REQUESTED,
         conditions=[previous_transfer_settled],
-        permission=REVIEW_PERMISSION,
+        permission=may_review,
     )
     def retry(self) -> None:
         pass
 
-    @transition(
-        field=status, source=PayoutStatus.CANCELLED, target=PayoutStatus.REQUESTED, permission=REVIEW_PERMISSION
-    )
+    @transition(field=status, source=PayoutStatus.CANCELLED, target=PayoutStatus.REQUESTED, permission=may_review)
     def reopen(self) -> None:
         pass
 
@@ -189,3 +188,35 @@ class PayoutAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.payout_id} attempt {self.number}"
+
+
+class PayoutApproval(models.Model):
+    """One super-admin's approval of a payout that needs two (payouts.thresholds), kept for ever:
+    the trail of who approved what. It snapshots what it approved (attempt, amount, currency, Wise
+    recipient); it counts only while the payout still matches that snapshot, so an approval never
+    carries over to a changed amount, a new recipient or a new attempt. Voided (never deleted) when
+    the round ends without an approval (a reject) or once it no longer matches."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    attempt = models.PositiveIntegerField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    wise_recipient_id = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True, help_text="Request or task id.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["payout", "created_at", "id"]
+        constraints = [
+            # One live approval per super-admin and payout: the same person never counts twice.
+            models.UniqueConstraint(
+                fields=["payout", "approver"], condition=Q(voided_at__isnull=True), name="payout_approval_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.payout_id} approved by {self.approver_id} (attempt {self.attempt})"

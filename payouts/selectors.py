@@ -1,19 +1,23 @@
 """Every non-trivial read of payouts."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from affiliates.models import Affiliate
 from audit.models import AuditEntry, BeaconCount
+from audit.selectors import history_for
 from core.currencies import from_minor, normalize
 from ledger.models import Account, AccountKind
-from payouts.models import Payout, PayoutStatus
+from payouts.models import Payout, PayoutApproval, PayoutStatus
+from payouts.thresholds import approvals_required
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -48,7 +52,11 @@ def payouts_for(*, affiliate: Affiliate) -> QuerySet[Payout]:
 
 def payout_list(*, user: "User", status: str | None = None) -> QuerySet[Payout]:
     """What `user` may see: super-admins all payouts, an affiliate its own, anyone else none."""
-    payouts = Payout.objects.select_related("affiliate__user", "reviewed_by").order_by("-created_at", "-id")
+    payouts = (
+        Payout.objects.select_related("affiliate__user", "requested_by", "reviewed_by")
+        .prefetch_related(Prefetch("approvals", queryset=live_approvals_query()))
+        .order_by("-created_at", "-id")
+    )
     if not user.is_superuser:
         payouts = payouts.filter(affiliate__user=user)
     if status:
@@ -97,3 +105,94 @@ def dashboard_figures(*, now: datetime | None = None) -> dict:
     )
     by_kind = list(beacons.values("kind").annotate(total=Sum("count")).order_by("-total"))
     return {"pending": pending, "transitions": transitions, "outcomes": outcomes, "beacons": by_kind}
+
+
+# --- dual approval -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovalProgress:
+    """How far a payout's approval is: `required` (1, or 2 above the threshold) and the approvals
+    that count now (live, and about the payout as it is: payouts.services.approvals)."""
+
+    required: int
+    approvals: tuple[PayoutApproval, ...]
+
+    @property
+    def given(self) -> int:
+        return len(self.approvals)
+
+    @property
+    def approvers(self) -> list[str]:
+        return [approval.approver.get_username() for approval in self.approvals]
+
+    def describe(self) -> str:
+        """'1 of 2 approvals (kerem)', or '' for a payout one approval covers and nobody approved yet."""
+        if self.required == 1 and not self.approvals:
+            return ""
+        names = f" ({', '.join(self.approvers)})" if self.approvals else ""
+        return f"{self.given} of {self.required} approvals{names}"
+
+
+def live_approvals_query() -> QuerySet[PayoutApproval]:
+    return PayoutApproval.objects.filter(voided_at__isnull=True).select_related("approver").order_by("created_at", "id")
+
+
+def approval_matches(approval: PayoutApproval, payout: Payout) -> bool:
+    """The approval is about the payout as it is now: same attempt, amount, currency, recipient."""
+    approved = (approval.attempt, Decimal(approval.amount), approval.currency, approval.wise_recipient_id)
+    return approved == (payout.attempt, Decimal(payout.amount), payout.currency, payout.affiliate.wise_recipient_id)
+
+
+def approval_progress(payout: Payout, approvals: Iterable[PayoutApproval] | None = None) -> ApprovalProgress:
+    """`approvals`: the payout's live approvals if already read (default: `payout.approvals`,
+    prefetched by payout_list, else one query)."""
+    if approvals is None:
+        approvals = payout.approvals.all() if _prefetched(payout) else live_approvals_query().filter(payout=payout)
+    counted = tuple(a for a in approvals if a.voided_at is None and approval_matches(a, payout))
+    return ApprovalProgress(
+        required=approvals_required(amount=payout.amount, currency=payout.currency), approvals=counted
+    )
+
+
+def _prefetched(payout: Payout) -> bool:
+    return "approvals" in getattr(payout, "_prefetched_objects_cache", {})
+
+
+@dataclass(frozen=True)
+class TrailRow:
+    """One line of a payout's trail on its admin page: a transition's audit row, or an approval."""
+
+    at: datetime
+    transition: str
+    source: str
+    target: str
+    actor_label: str
+    reason: str
+    correlation_id: str
+
+
+def payout_trail(payout: Payout, *, limit: int = 100) -> list[TrailRow]:
+    """The audit rows of the payout's transitions and its approvals (void ones included, saying
+    why), newest first: every money-relevant change in one list."""
+    rows = [
+        TrailRow(e.at, e.transition, e.source, e.target, e.actor_label, e.reason, e.correlation_id)
+        for e in history_for(payout)[:limit]
+    ]
+    for approval in PayoutApproval.objects.filter(payout=payout).select_related("approver").order_by("-id")[:limit]:
+        what = f"approval (attempt {approval.attempt}, {approval.amount} {approval.currency})"
+        if approval.voided_at is not None:
+            what += f", void since {approval.voided_at:%Y-%m-%d %H:%M:%S}: {approval.void_reason}"
+        status = PayoutStatus.REQUESTED
+        rows.append(
+            TrailRow(
+                approval.created_at,
+                what,
+                status,
+                status,
+                approval.approver.get_username(),
+                approval.reason,
+                approval.correlation_id,
+            )
+        )
+    return sorted(rows, key=lambda row: row.at, reverse=True)[:limit]

@@ -21,12 +21,14 @@ from core.errors import DomainError, NotFound
 from payouts.services import request_payout
 from portal import selectors
 from portal.charts import weekly_chart
-from portal.forms import PayoutRequestForm
+from portal.forms import AffiliateAuthenticationForm, PayoutRequestForm
 
 
 class AffiliateLoginView(LoginView):
-    """The affiliates' own sign-in: the admin's login form accepts staff accounts only."""
+    """The affiliates' own sign-in: the admin's login form accepts staff accounts only, and this one
+    refuses them. django-axes throttles failed attempts here as on the admin (config/settings.py)."""
 
+    authentication_form = AffiliateAuthenticationForm
     template_name = "portal/login.html"
     redirect_authenticated_user = True
 

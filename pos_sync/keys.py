@@ -10,6 +10,11 @@ from datetime import date
 SQUARE_ORDER_KEY_MAX = 192  # CreateOrder
 SQUARE_PAYMENT_KEY_MAX = 45  # CreatePayment
 SQUARE_REFUND_KEY_MAX = 45  # RefundPayment
+SQUARE_REFERENCE_ID_MAX = 40  # Order.reference_id and Payment.reference_id
+# Our namespace in Square's free-text reference_id. It tells our orders from a restaurant's other
+# integrations at a glance, but anyone can write it: ownership also needs our metadata
+# (pos_sync.providers.ownership), which only our application can write or read.
+SQUARE_REFERENCE_PREFIX = "bo-"
 # A fixed namespace: uuid5 over a stable name is itself stable across processes and releases.
 POS_SYNC_NAMESPACE = uuid.UUID("6f1c5d0e-3c52-5b8e-9a53-7d0f3e8b2a41")
 
@@ -27,6 +32,12 @@ def square_order_key(order_id: int) -> str:
 def square_payment_key(order_id: int) -> str:
     """CreatePayment's key for our order's payment: at most 42 characters for any bigint id."""
     return _checked(f"posSync:{order_id}:square:payment", SQUARE_PAYMENT_KEY_MAX)
+
+
+def square_reference_id(order_id: int) -> str:
+    """The reference_id of our order (and of its payment) at Square: bo-<order id>, e.g. bo-42.
+    Orders pushed before the ownership mark carry the bare order id ("42")."""
+    return _checked(f"{SQUARE_REFERENCE_PREFIX}{order_id}", SQUARE_REFERENCE_ID_MAX)
 
 
 def square_refund_key(payment_id: str) -> str:

@@ -1,5 +1,6 @@
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias, TypedDict
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
@@ -38,12 +39,25 @@ def with_order_first_attempt(jobs: QuerySet[SyncJob]) -> "QuerySet[SyncJobWithOr
     )
 
 
-def recorded_provider_order_ids(*, order_ids: list[int], provider: str) -> dict[int, str]:
-    """Our record of which provider order each of our orders became (successful jobs)."""
-    rows = SyncJob.objects.filter(order_id__in=order_ids, provider=provider, status=SyncJobStatus.SUCCESS).values_list(
-        "order_id", "provider_order_id"
+class RecordedPush(NamedTuple):
+    order_id: int
+    job_id: int  # the latest job that recorded it: the higher, the more recent our books' word
+
+
+def recorded_provider_orders(
+    *, connection_id: int, provider: str, provider_order_ids: Iterable[str]
+) -> dict[str, RecordedPush]:
+    """{provider order id: our order and job} for those of `provider_order_ids` that one of this
+    connection's sync jobs recorded: our books' proof that the provider order is ours."""
+    ids = [i for i in set(provider_order_ids) if i]
+    if not ids:
+        return {}
+    rows = (
+        SyncJob.objects.filter(provider=provider, order__connection_id=connection_id, provider_order_id__in=ids)
+        .order_by("id")
+        .values_list("provider_order_id", "order_id", "id")
     )
-    return {order_id: provider_order_id for order_id, provider_order_id in rows if provider_order_id}
+    return {provider_order_id: RecordedPush(order_id, job_id) for provider_order_id, order_id, job_id in rows}
 
 
 def job_counts_by_status(queryset: QuerySet[SyncJob] | None = None) -> dict[str, int]:

@@ -3,15 +3,28 @@ the JSON that the official `squareup` SDK sends and parses.
 
 What it reproduces of the real API (the parts this project relies on):
 - `Authorization: Bearer <token>` is required; an unknown token answers 401 AUTHENTICATION_ERROR.
+  Every token belongs to an application: the default ones to ours (OUR_APPLICATION); a test adds a
+  restaurant's other integration with `add_token(token, application=...)`.
+- Order `metadata` (https://developer.squareup.com/docs/orders-api/metadata): at most 10 entries,
+  keys of at most 60 characters in [a-zA-Z0-9_-], values of at most 255; "Entries written by
+  applications are private and can only be read or modified by the same application", so an
+  order carries each application's entries apart and every answer shows the caller's own only.
 - `idempotency_key` is a body field: CreateOrder up to 192 characters (optional), CreatePayment and
   RefundPayment 1 to 45 (required). The same key with the same request replays the first result;
   the same key with a changed request answers 400 IDEMPOTENCY_KEY_REUSED. Keys are scoped per
   token and per endpoint. Square does not publish the retention window: `expire_idempotency()`
   forgets every key, as Square may after 24 hours.
-- Paying an order: `amount_money` must equal the order's amount due, the order's location must match,
-  and the payment shows up on the order as a tender (`tenders[].payment_id`) and completes it.
-- SearchOrders pages with an opaque `cursor` bound to the original query; a `date_time_filter` on a
-  field requires `sort.sort_field` on that same field.
+- Paying an order (https://developer.squareup.com/docs/orders-api/pay-for-orders): CreatePayment
+  with the `order_id`, `amount_money` equal to the order's amount due, the order's location; the
+  payment shows up on the order as a tender (`tenders[].payment_id`) and, the order being fully
+  paid, moves it to COMPLETED ("Completed orders are fully paid. This is a terminal state.",
+  https://developer.squareup.com/reference/square/enums/OrderState): it takes no second payment.
+- SearchOrders (https://developer.squareup.com/docs/orders-api/manage-orders/search-orders and
+  https://developer.squareup.com/reference/square/orders-api/search-orders): one to ten
+  `location_ids`, only those locations' orders, every application's; `limit` default 500, max
+  1000; an opaque `cursor` bound to the original query. Filters are ANDed: `state_filter.states`,
+  and one `date_time_filter` range (start and end inclusive; an absent end is the time of the
+  cursor's first request) which requires `sort.sort_field` on that same field.
 - Errors are `{"errors": [{"category", "code", "detail", "field"}]}`.
 
 Tests seed history directly (`add_order`, `add_external_payment`), e.g. the duplicates an old cron
@@ -22,6 +35,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 import string
 from collections.abc import Callable, Iterable
@@ -32,6 +46,7 @@ from sandbox.core import IdempotencyConflict, IdempotencyInFlight, Json, Request
 
 # The demo's token, plus whatever SQUARE_ACCESS_TOKEN the project runs with.
 DEFAULT_TOKENS = tuple({"square-sandbox-token", os.environ.get("SQUARE_ACCESS_TOKEN") or "square-sandbox-token"})
+OUR_APPLICATION = "back-office"  # the application the default tokens were issued to
 ORDER_KEY_MAX = 192
 PAYMENT_KEY_MAX = 45
 REFUND_KEY_MAX = 45
@@ -39,6 +54,9 @@ REFERENCE_ID_MAX = 40
 SEARCH_LIMIT_DEFAULT = 500
 SEARCH_LIMIT_MAX = 1000
 SEARCH_MAX_LOCATIONS = 10
+METADATA_MAX_ENTRIES = 10
+METADATA_KEY = re.compile(r"[a-zA-Z0-9_-]{1,60}")
+METADATA_VALUE_MAX = 255
 EXTERNAL_TYPES = {"CHECK", "BANK_TRANSFER", "OTHER_GIFT_CARD", "CRYPTO", "SQUARE_CASH", "SOCIAL", "EXTERNAL"}
 EXTERNAL_TYPES |= {"EMONEY", "CARD", "STORED_BALANCE", "FOOD_VOUCHER", "OTHER"}
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -77,15 +95,21 @@ class SquareStandIn(StandIn):
         ("POST", r"/v2/refunds", "refund_payment"),
     ]
 
-    def __init__(self, tokens: Iterable[str] = DEFAULT_TOKENS) -> None:
-        self.tokens = set(tokens)
+    def __init__(self, tokens: Iterable[str] = DEFAULT_TOKENS, application: str = OUR_APPLICATION) -> None:
+        self.applications = dict.fromkeys(tokens, application)  # token -> the application it belongs to
         super().__init__()
+
+    def add_token(self, token: str, *, application: str) -> None:
+        """Accept `token` as one of `application`'s (e.g. a restaurant's other integration)."""
+        with self.lock:
+            self.applications[token] = application
 
     # --- state --------------------------------------------------------------------------------
     def reset_state(self) -> None:
         self.orders: dict[str, Json] = {}
         self.payments: dict[str, Json] = {}
         self.refunds: dict[str, Json] = {}
+        self.metadata: dict[str, dict[str, dict[str, str]]] = {}  # order id -> application -> entries
 
     def state(self) -> Json:
         with self.lock:
@@ -93,7 +117,17 @@ class SquareStandIn(StandIn):
                 "orders": list(self.orders.values()),
                 "payments": list(self.payments.values()),
                 "refunds": list(self.refunds.values()),
+                "order_metadata": json.loads(json.dumps(self.metadata)),
             }
+
+    def order_as_seen_by(self, order_id: str, application: str = OUR_APPLICATION) -> Json:
+        """The order as `application` reads it: with its own metadata entries, no one else's."""
+        with self.lock:
+            order = json.loads(json.dumps(self.orders[order_id]))
+            entries = self.metadata.get(order_id, {}).get(application)
+            if entries:
+                order["metadata"] = dict(entries)
+            return order
 
     def expire_idempotency(self) -> None:
         """Forget every idempotency key, as Square may once its (unpublished) window has passed."""
@@ -109,7 +143,10 @@ class SquareStandIn(StandIn):
 
     # --- auth and errors ------------------------------------------------------------------------
     def authorized(self, request: Request) -> bool:
-        return self._token(request) in self.tokens
+        return self._token(request) in self.applications
+
+    def _application(self, request: Request) -> str:
+        return self.applications.get(self._token(request), "")
 
     def error_body(self, status: int, code: str, message: str) -> Json:
         category = (
@@ -159,9 +196,12 @@ class SquareStandIn(StandIn):
 
     # --- CreateOrder ----------------------------------------------------------------------------
     def create_order(self, request: Request) -> tuple[int, Json]:
-        return self._answer(request, self._create_order, key_scope="orders", key_max=ORDER_KEY_MAX)
+        application = self._application(request)
+        return self._answer(
+            request, lambda body: self._create_order(body, application), key_scope="orders", key_max=ORDER_KEY_MAX
+        )
 
-    def _create_order(self, body: Json) -> Json:
+    def _create_order(self, body: Json, application: str) -> Json:
         spec = body.get("order")
         if not isinstance(spec, dict):
             raise SquareRefusal(400, "MISSING_REQUIRED_PARAMETER", "Field must be set", field="order")
@@ -176,6 +216,8 @@ class SquareStandIn(StandIn):
                 line_items=spec.get("line_items") or [],
                 ticket_name=spec.get("ticket_name"),
                 source=spec.get("source"),
+                metadata=spec.get("metadata"),
+                application=application,
             )
         }
 
@@ -188,11 +230,15 @@ class SquareStandIn(StandIn):
         created_at: str | None = None,
         ticket_name: str | None = None,
         source: Json | None = None,
+        metadata: Json | None = None,
+        application: str = OUR_APPLICATION,
     ) -> Json:
-        """Record an order as Square would (also used by tests to seed history directly).
+        """Record an order as Square would (also used by tests to seed history directly), written
+        by `application`; returns it as that application reads it.
 
         line_items as CreateOrder takes them: {"name", "quantity": "2", "base_price_money": {...}}.
         """
+        entries = _metadata(metadata)
         line_items = [_line_item(item, i) for i, item in enumerate(line_items)]
         currencies = {line["base_price_money"]["currency"] for line in line_items} or {"USD"}
         if len(currencies) > 1:
@@ -219,13 +265,16 @@ class SquareStandIn(StandIn):
         order.update({k: v for k, v in optional.items() if v is not None})
         with self.lock:
             self.orders[order["id"]] = order
-            return json.loads(json.dumps(order))
+            if entries:
+                self.metadata[order["id"]] = {application: entries}
+            return self.order_as_seen_by(order["id"], application)
 
     # --- SearchOrders ---------------------------------------------------------------------------
     def search_orders(self, request: Request) -> tuple[int, Json]:
-        return self._answer(request, self._search_orders)
+        application = self._application(request)
+        return self._answer(request, lambda body: self._search_orders(body, application))
 
-    def _search_orders(self, body: Json) -> Json:
+    def _search_orders(self, body: Json, application: str) -> Json:
         location_ids = body.get("location_ids")
         if not isinstance(location_ids, list) or not location_ids:
             raise SquareRefusal(400, "MISSING_REQUIRED_PARAMETER", "Field must be set", field="location_ids")
@@ -236,8 +285,8 @@ class SquareStandIn(StandIn):
             raise SquareRefusal(400, "INVALID_VALUE", "limit must be between 1 and 1000", field="limit")
         query = body.get("query") or {}
         fingerprint = hashlib.sha256(json.dumps([location_ids, query], sort_keys=True).encode()).hexdigest()[:16]
-        offset = _read_cursor(body.get("cursor"), fingerprint)
-        matched = self._matching_orders(location_ids, query)
+        offset, first_request_at = _read_cursor(body.get("cursor"), fingerprint)
+        matched = self._matching_orders(location_ids, query, application, first_request_at)
         page = matched[offset : offset + limit]
         answer: Json = {}
         if page:
@@ -248,16 +297,25 @@ class SquareStandIn(StandIn):
             else:
                 answer["orders"] = page
         if offset + limit < len(matched):
-            answer["cursor"] = _write_cursor(offset + limit, fingerprint)
+            answer["cursor"] = _write_cursor(offset + limit, fingerprint, first_request_at)
         return answer
 
-    def _matching_orders(self, location_ids: list[str], query: Json) -> list[Json]:
+    def _matching_orders(
+        self, location_ids: list[str], query: Json, application: str, first_request_at: str
+    ) -> list[Json]:
+        # https://developer.squareup.com/docs/orders-api/manage-orders/search-orders: only the given
+        # locations' orders (whoever created them), filters ANDed, one date_time_filter range whose
+        # field must be the sort_field, each application seeing its own metadata only.
         filters = query.get("filter") or {}
         sort = query.get("sort") or {}
         sort_field = sort.get("sort_field", "CREATED_AT")
         if sort_field not in ("CREATED_AT", "UPDATED_AT", "CLOSED_AT"):
             raise SquareRefusal(400, "INVALID_ENUM_VALUE", "Unknown sort_field", field="query.sort.sort_field")
         window = (filters.get("date_time_filter") or {}).items()
+        if len(window) > 1:
+            raise SquareRefusal(
+                400, "BAD_REQUEST", "Only one time range can be filtered at a time.", field="query.filter"
+            )
         for field_name, _range in window:
             if field_name.upper() != sort_field:
                 raise SquareRefusal(
@@ -269,11 +327,11 @@ class SquareStandIn(StandIn):
         states = set((filters.get("state_filter") or {}).get("states") or [])
         with self.lock:
             found = [
-                json.loads(json.dumps(o))
+                self.order_as_seen_by(o["id"], application)
                 for o in self.orders.values()
                 if o["location_id"] in location_ids
                 and (not states or o["state"] in states)
-                and all(_in_range(o.get(name.lower()), bounds or {}) for name, bounds in window)
+                and all(_in_range(o.get(name.lower()), bounds or {}, first_request_at) for name, bounds in window)
             ]
         key = sort_field.lower()
         found.sort(key=lambda o: (o.get(key) or "", o["id"]), reverse=sort.get("sort_order", "DESC") == "DESC")
@@ -345,6 +403,8 @@ class SquareStandIn(StandIn):
             return json.loads(json.dumps(payment))
 
     def _payable_order(self, order_id: str | None, location_id: str | None, amount: int, currency: str) -> Json | None:
+        # "The CreatePayment request must include an order ID. The payment amount must match the
+        # order total" (https://developer.squareup.com/docs/orders-api/pay-for-orders).
         if order_id is None:
             return None
         order = self.orders.get(order_id)
@@ -362,6 +422,8 @@ class SquareStandIn(StandIn):
         return order
 
     def _attach_tender(self, order: Json, payment: Json) -> None:
+        # The payment becomes the order's tender (tenders[].payment_id) and the fully paid order is
+        # COMPLETED, a terminal state (https://developer.squareup.com/reference/square/enums/OrderState).
         tender = {
             "id": payment["id"],
             "location_id": order["location_id"],
@@ -508,12 +570,28 @@ def _line_item(item: Any, index: int) -> Json:
     return line
 
 
-def _in_range(stamp: str | None, bounds: Json) -> bool:
+def _metadata(metadata: Any) -> dict[str, str]:
+    """Square's limits on an application's metadata entries (see the module docstring)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or len(metadata) > METADATA_MAX_ENTRIES:
+        raise SquareRefusal(400, "INVALID_VALUE", "At most 10 metadata entries", field="order.metadata")
+    for key, value in metadata.items():
+        if not METADATA_KEY.fullmatch(key):
+            raise SquareRefusal(400, "INVALID_VALUE", "Keys: 1 to 60 of [a-zA-Z0-9_-]", field=f"order.metadata.{key}")
+        if not isinstance(value, str) or len(value) > METADATA_VALUE_MAX:
+            raise SquareRefusal(400, "INVALID_VALUE", "Values: strings of at most 255", field=f"order.metadata.{key}")
+    return dict(metadata)
+
+
+def _in_range(stamp: str | None, bounds: Json, first_request_at: str) -> bool:
+    """Start and end both inclusive; no end means the time of the cursor's first request, so a
+    paged search does not grow with the orders created while it pages."""
     if stamp is None:
         return False
     moment = _parse(stamp)
-    start, end = bounds.get("start_at"), bounds.get("end_at")
-    return (start is None or moment >= _parse(start)) and (end is None or moment < _parse(end))
+    start, end = bounds.get("start_at"), bounds.get("end_at") or first_request_at
+    return (start is None or moment >= _parse(start)) and moment <= _parse(end)
 
 
 def _parse(stamp: str) -> datetime:
@@ -523,18 +601,20 @@ def _parse(stamp: str) -> datetime:
         raise SquareRefusal(400, "INVALID_TIME", f"Not an RFC 3339 timestamp: {stamp}") from exc
 
 
-def _write_cursor(offset: int, fingerprint: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset, "f": fingerprint}).encode()).decode()
+def _write_cursor(offset: int, fingerprint: str, first_request_at: str) -> str:
+    data = {"o": offset, "f": fingerprint, "t": first_request_at}
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
 
 
-def _read_cursor(cursor: Any, fingerprint: str) -> int:
+def _read_cursor(cursor: Any, fingerprint: str) -> tuple[int, str]:
+    """(offset, the time of the first request of this search)."""
     if cursor is None:
-        return 0
+        return 0, now_iso()
     try:
         data = json.loads(base64.urlsafe_b64decode(str(cursor).encode()))
-        offset, seen = int(data["o"]), data["f"]
+        offset, seen, first_request_at = int(data["o"]), data["f"], str(data["t"])
     except (ValueError, KeyError, TypeError) as exc:
         raise SquareRefusal(400, "INVALID_CURSOR", "The cursor is not valid.", field="cursor") from exc
     if seen != fingerprint:
         raise SquareRefusal(400, "INVALID_CURSOR", "A cursor must be used with its original query.", field="cursor")
-    return offset
+    return offset, first_request_at

@@ -1,6 +1,7 @@
-"""The Stripe stand-in: coupons and promotion codes, with Stripe's idempotency rules.
+"""The Stripe stand-in: coupons, promotion codes and subscriptions, with Stripe's idempotency rules.
 
-Speaks the subset of the API the loyalty app calls, form-encoded as the official SDK sends it:
+Speaks the subset of the API the loyalty and affiliates apps call, form-encoded as the official SDK
+sends it:
     POST /v1/promotion_codes        promotion[type]=coupon&promotion[coupon]=... (or the older top-level
                                     `coupon`), customer, code, max_redemptions, metadata[...]
     GET  /v1/promotion_codes        ?code= ?coupon= ?customer= ?active= &limit= &starting_after= (newest first)
@@ -10,15 +11,25 @@ Speaks the subset of the API the loyalty app calls, form-encoded as the official
     POST /v1/coupons                id, percent_off, duration (so the demo can fix its configuration)
     GET  /v1/invoice_payments       ?invoice= | ?payment[type]=payment_intent&payment[payment_intent]=pi_...
                                     (API 2025-03-31+: how a charge's payment intent leads to its invoice)
+    GET  /v1/subscriptions/{id}     the subscription as it is now; 404 resource_missing if unknown
 
 Behaves like Stripe where our safety depends on it:
 - `Authorization: Bearer <secret key>` is required (401 otherwise).
 - `Idempotency-Key` (at most 255 characters) on POST: the first response that came out of executing
   the request is kept for 24 hours and replayed for the same key, success or failure, 500s included;
   the same key with other parameters is a 400 `idempotency_error`; a key whose first request is
-  still running gets 409 `idempotency_key_in_use`. As Stripe documents, a request refused by
-  validation (missing parameter, unknown coupon, a code already active) never started executing, so
-  nothing is kept for its key and a retry with the same key can succeed once the cause is fixed.
+  still running gets 409 (type `idempotency_error`, code `idempotency_key_in_use`) and nothing is
+  kept for it, so its retry gets the first request's result. As Stripe documents, a request refused
+  by validation (missing parameter, unknown coupon, a code already active) never started executing,
+  so nothing is kept for its key and a retry with the same key can succeed once the cause is fixed.
+  (https://docs.stripe.com/api/idempotent_requests: "If incoming parameters fail validation, or the
+  request conflicts with another request that's executing concurrently, we don't save the
+  idempotent result ... You can retry these requests"; https://docs.stripe.com/error-codes lists
+  `idempotency_key_in_use`.)
+- A subscription is read with GET /v1/subscriptions/{id} as it is now, whatever events said before:
+  the loyalty mirror reads it at every `customer.subscription.*` event, as Stripe recommends for
+  events delivered out of order (https://docs.stripe.com/webhooks#event-ordering). A canceled one is
+  still returned, with status `canceled`; an unknown id is 404 `resource_missing`.
 - A promotion code's `code` is unique among active codes, case-insensitively.
 - `keep_refusals = True` keeps validation refusals for their key as well, for tests that must hold
   under the stricter reading "every first response is replayed".
@@ -27,10 +38,16 @@ Behaves like Stripe where our safety depends on it:
   and replayed for its key, as Stripe replays its own 500s (the shared `error_500` fault, in
   contrast, answers before the request reaches Stripe, so nothing is kept).
 
-In process, tests read and seed `coupons` and `promotion_codes`, and call `seed_promotion_code(...)`
-and `seed_invoice_payment(...)`.
+In process, tests read and seed `coupons` and `promotion_codes`, and call `seed_promotion_code(...)`,
+`seed_invoice_payment(...)`, `set_subscription(...)` and `forget_subscription(...)`.
+Control over HTTP (besides the shared /__sandbox__/ endpoints), for tests that run the stand-in in
+its own process (tests/chaos):
+    POST /__stripe__/subscriptions/{id}   {"customer": "cus_1", "status": "past_due", "plan": "pro",
+                                           "metadata": {...}, "start_date": 1700000000}  create or change
+    POST /__stripe__/subscriptions/{id}   {"forget": true}  Stripe no longer knows it (404)
 """
 
+import copy
 import os
 import re
 import time
@@ -44,6 +61,16 @@ IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 DEFAULT_COUPON_ID = "loyalty-anniversary-10"
 CODE_PATTERN = re.compile(r"[A-Za-z0-9]{3,100}")
 PROMOTION_CODE_PATH = r"/v1/promotion_codes/(?P<id>[A-Za-z0-9_]+)"
+SUBSCRIPTION_STATUSES = {
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+}
 
 
 class StripeError(Exception):
@@ -81,10 +108,15 @@ class StripeIdempotencyStore(IdempotencyStore):
                     )
                 return status, body
             if key in self._in_flight:
+                # Stripe: a request that "conflicts with another request that's executing
+                # concurrently" is not executed and nothing is saved for its key, "You can retry
+                # these requests" (docs.stripe.com/api/idempotent_requests). Raised before
+                # execution, so the store keeps nothing for this attempt.
                 raise StripeError(
                     409,
                     "There is currently another in-progress request using this Idempotency-Key, please retry later.",
                     code="idempotency_key_in_use",
+                    kind="idempotency_error",
                 )
             self._in_flight.add(key)
         try:
@@ -123,6 +155,8 @@ class StripeStandIn(StandIn):
         ("POST", r"/v1/coupons", "create_coupon"),
         ("GET", r"/v1/coupons/(?P<id>[^/]+)", "retrieve_coupon"),
         ("GET", r"/v1/invoice_payments", "list_invoice_payments"),
+        ("GET", r"/v1/subscriptions/(?P<id>[A-Za-z0-9_]+)", "retrieve_subscription"),
+        ("POST", r"/__stripe__/subscriptions/(?P<id>[A-Za-z0-9_]+)", "control_subscription"),
     ]
 
     def __init__(self, *, api_key: str | None = None) -> None:
@@ -136,13 +170,18 @@ class StripeStandIn(StandIn):
         self.coupons: dict[str, dict] = {DEFAULT_COUPON_ID: _coupon(DEFAULT_COUPON_ID, 10)}
         self.promotion_codes: dict[str, dict] = {}  # insertion order = creation order
         self.invoice_payments: dict[str, dict] = {}
+        self.subscriptions: dict[str, dict] = {}
         self.fail_executions = 0
         self.keep_refusals = False  # True: keep validation refusals for their key too (the strict reading)
         self.execution_delay = 0.0  # seconds a create spends executing (its key is in flight meanwhile)
         self._sequence = 0
 
     def state(self) -> Json:
-        return {"coupons": list(self.coupons.values()), "promotion_codes": list(self.promotion_codes.values())}
+        return {
+            "coupons": list(self.coupons.values()),
+            "promotion_codes": list(self.promotion_codes.values()),
+            "subscriptions": list(self.subscriptions.values()),
+        }
 
     def active_codes(self) -> list[dict]:
         return [p for p in self.promotion_codes.values() if p["active"]]
@@ -184,8 +223,48 @@ class StripeStandIn(StandIn):
             self.invoice_payments[payment["id"]] = payment
             return payment
 
+    def set_subscription(
+        self,
+        subscription_id: str,
+        *,
+        customer: str | None = None,
+        status: str | None = None,
+        plan: str | None = None,
+        metadata: dict[str, str] | None = None,
+        start_date: int | None = None,
+    ) -> dict:
+        """Create the subscription, or change what is given, as Stripe would show it from now on.
+        Canceled is terminal, as at Stripe: a canceled subscription keeps that status."""
+        if status is not None and status not in SUBSCRIPTION_STATUSES:
+            raise ValueError(f"Not a Stripe subscription status: {status!r}")
+        with self.lock:
+            current = self.subscriptions.get(subscription_id)
+            if current is None:
+                current = _subscription(subscription_id, customer or f"cus_{subscription_id}", start_date)
+                self.subscriptions[subscription_id] = current
+            if customer is not None:
+                current["customer"] = customer
+            if status is not None and current["status"] not in ("canceled", "incomplete_expired"):
+                current["status"] = status
+                if status == "canceled":
+                    current["canceled_at"] = current["ended_at"] = int(time.time())
+            if plan is not None:
+                current["items"]["data"][0]["price"] = {"id": f"price_{plan}", "object": "price", "lookup_key": plan}
+            if metadata is not None:
+                current["metadata"] = dict(metadata)
+            if start_date is not None:
+                current["start_date"] = start_date
+            return copy.deepcopy(current)
+
+    def forget_subscription(self, subscription_id: str) -> None:
+        """Stripe no longer knows the subscription: GET answers 404 resource_missing."""
+        with self.lock:
+            self.subscriptions.pop(subscription_id, None)
+
     # --- auth and errors ----------------------------------------------------------------------
     def authorized(self, request: Request) -> bool:
+        if request.path.startswith("/__stripe__/"):
+            return True  # the stand-in's own control routes, never Stripe's API
         auth = _header(request, "Authorization")
         if not auth.startswith("Bearer ") or not auth.removeprefix("Bearer ").startswith(("sk_", "rk_")):
             return False
@@ -287,6 +366,35 @@ class StripeStandIn(StandIn):
         page = matching[:limit]
         return 200, {"object": "list", "url": "/v1/invoice_payments", "data": page, "has_more": len(matching) > limit}
 
+    # --- subscriptions ---------------------------------------------------------------------------
+    def retrieve_subscription(self, request: Request) -> tuple[int, Json]:
+        with self.lock:
+            found = self.subscriptions.get(request.match["id"])
+            if found is None:
+                return self._error(
+                    StripeError(
+                        404, f"No such subscription: '{request.match['id']}'", code="resource_missing", param="id"
+                    )
+                )
+            return 200, copy.deepcopy(found)  # serialised after the lock is released
+
+    def control_subscription(self, request: Request) -> tuple[int, Json]:
+        body = request.json
+        if body.get("forget"):
+            self.forget_subscription(request.match["id"])
+            return 200, {"deleted": True}
+        try:
+            return 200, self.set_subscription(
+                request.match["id"],
+                customer=body.get("customer"),
+                status=body.get("status"),
+                plan=body.get("plan"),
+                metadata=body.get("metadata"),
+                start_date=body.get("start_date"),
+            )
+        except ValueError as exc:
+            return self._error(StripeError(400, str(exc), param="status"))
+
     # --- coupons ----------------------------------------------------------------------------
     def retrieve_coupon(self, request: Request) -> tuple[int, Json]:
         coupon = self.coupons.get(request.match["id"])
@@ -373,6 +481,33 @@ class StripeStandIn(StandIn):
 
 def _header(request: Request, name: str) -> str:
     return next((v for k, v in request.headers.items() if k.lower() == name.lower()), "")
+
+
+def _subscription(subscription_id: str, customer: str, start_date: int | None) -> dict:
+    now = int(time.time())
+    return {
+        "id": subscription_id,
+        "object": "subscription",
+        "customer": customer,
+        "status": "active",
+        "created": start_date or now,
+        "start_date": start_date or now,
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "ended_at": None,
+        "livemode": False,
+        "metadata": {},
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "id": f"si_{subscription_id}",
+                    "object": "subscription_item",
+                    "price": {"id": "price_pro", "object": "price", "lookup_key": "pro"},
+                }
+            ],
+        },
+    }
 
 
 def _coupon(coupon_id: str, percent_off: float, duration: str = "once") -> dict:

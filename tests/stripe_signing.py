@@ -11,8 +11,15 @@ from django.test import Client
 
 
 def stripe_event(event_id: str, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
-    return {"id": event_id, "object": "event", "type": event_type, "api_version": "2024-06-20",
-            "created": int(time.time()), "livemode": False, "data": {"object": obj}}
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {"object": obj},
+    }
 
 
 def sign(payload: bytes, *, secret: str | None = None, timestamp: int | None = None) -> str:
@@ -24,5 +31,9 @@ def sign(payload: bytes, *, secret: str | None = None, timestamp: int | None = N
 
 def post_stripe_event(client: Client, event: dict[str, Any], **sign_kwargs: Any):
     payload = json.dumps(event).encode()
-    return client.post("/api/stripe/webhook/", data=payload, content_type="application/json",
-                       HTTP_STRIPE_SIGNATURE=sign(payload, **sign_kwargs))
+    return client.post(
+        "/api/stripe/webhook/",
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(payload, **sign_kwargs),
+    )

@@ -24,10 +24,13 @@ class StripeWebhookApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: OutputSerializer, 400: error_response("Bad or missing signature, or not a Stripe event")},
+        responses={
+            200: OutputSerializer,
+            400: error_response("Bad or missing signature, or not a Stripe event"),
+            503: error_response("A handler could not read its object at Stripe: nothing was claimed, redeliver"),
+        },
     )
     def post(self, request: Request) -> Response:
         event = verify_stripe_event(payload=request._request.body, signature=request.headers.get("Stripe-Signature"))
         outcome = handle_stripe_event(event=event)
         return Response({"outcome": outcome, "event_id": event.id})
-

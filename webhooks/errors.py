@@ -6,3 +6,4 @@ from django.db import models
 class WebhookErrorCode(models.TextChoices):
     INVALID_SIGNATURE = "invalid_signature"
     INVALID_PAYLOAD = "invalid_payload"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"  # a handler's read at the provider failed: redeliver

@@ -164,7 +164,9 @@ def _approved_by_someone_else() -> tuple[Payout, Any]:
     """A payout that one super-admin approved after another loaded it as requested."""
     kerem, ana = _user("kerem", superuser=True), _user("ana", superuser=True)
     payout = _requested_payout()
-    stale = Payout.objects.get(pk=payout.pk)
+    # Loaded as the review services load it: with its affiliate, whose user the authority rule
+    # (payouts.authority, the transitions' permission) compares with the reviewer.
+    stale = Payout.objects.select_related("affiliate").get(pk=payout.pk)
     with tasks_queued_not_run():
         approve_payout(payout_id=payout.pk, actor=kerem)
     _warm(Payout)

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Commission, KycStatus, TierEvent
+from bench.proof.second_factor import pass_second_factor
 from payouts.models import Payout, PayoutStatus
 
 STATUSES = [PayoutStatus.REQUESTED, PayoutStatus.APPROVED, PayoutStatus.REJECTED, PayoutStatus.PAID]
@@ -113,8 +114,11 @@ def add_affiliate_history(affiliate: Affiliate, count: int) -> None:
 
 
 def signed_in(user) -> Client:
+    """A client signed in as `user`; an admin user's session has passed the second factor, as the
+    admin requires (under pytest, tests/conftest.py already did: then this changes nothing)."""
     client = Client()
     client.force_login(user)
+    pass_second_factor(client)
     return client
 
 

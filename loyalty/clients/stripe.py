@@ -1,64 +1,48 @@
-"""The Stripe client: promotion codes through the official SDK (`stripe`), pointed at
-settings.STRIPE_API_BASE. HTTP only: it knows nothing of our models.
+"""The loyalty domain's Stripe calls: promotion codes and subscription reads, through the SDK
+client that core.stripe_client builds (pointed at settings.STRIPE_API_BASE) and with its error
+translation. HTTP only: it knows nothing of our models.
 
 Stripe facts it relies on (docs/ARCHITECTURE.md, "What the code relies on at the providers"):
-- `Idempotency-Key` header, 1 to 255 characters (checked here; loyalty.keys builds them), kept at
-  least 24 hours. The first response (success or failure, 500s included) is replayed for the same
-  key; the same key with other parameters is an `idempotency_error`; a concurrent request with a
-  key in flight gets 409 `idempotency_key_in_use` (nothing was saved: retry later).
+- `Idempotency-Key` header, 1 to 255 characters (checked by core.stripe_client.checked_key;
+  loyalty.keys builds them), kept at least 24 hours. The first response (success or failure, 500s
+  included) is replayed for the same key; the same key with other parameters is an
+  `idempotency_error` (StripeRefused); a concurrent request with a key in flight gets 409
+  `idempotency_key_in_use` (nothing was saved: StripeUnavailable, retry later with the same key).
 - Promotion codes: create (coupon, customer, code, max_redemptions), list by code / coupon /
   customer / active, deactivate with `active=false`.
+- Subscriptions: `GET /v1/subscriptions/{id}` returns the subscription as it is now; a canceled
+  one is still returned (status `canceled`); an unknown id is 404 `resource_missing`.
 
-Errors are split by what the caller may do next:
-- StripeUnavailable (retryable): the outcome is unknown or temporary (timeout, dropped connection,
-  5xx, 409 `idempotency_key_in_use`, 429). Retry with the SAME idempotency key.
-- StripeRefused (not retryable): Stripe refused the request (4xx: a missing coupon, bad parameters,
-  a key reused with other parameters). Retrying unchanged will not help until the cause is fixed.
-
-The SDK retries network errors, 409 and 5xx itself (MAX_NETWORK_RETRIES times, with backoff), and it
-sends the same Idempotency-Key header on every retry because the headers are built once per call.
+The SDK retries network errors, 409 and 5xx itself (core.stripe_client.MAX_NETWORK_RETRIES times,
+with backoff), and it sends the same Idempotency-Key header on every retry.
 """
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-import stripe
 from django.conf import settings
 
-MAX_NETWORK_RETRIES = 2
-IDEMPOTENCY_KEY_MAX_LENGTH = 255
+from core.stripe_client import (
+    StripeError,
+    StripeRefused,
+    StripeUnavailable,
+    build_sdk_client,
+    checked_key,
+    translated_errors,
+)
+
+__all__ = [
+    "StripeClient",
+    "StripeError",
+    "StripePromotionCode",
+    "StripeRefused",
+    "StripeSubscription",
+    "StripeUnavailable",
+    "stripe_client",
+]
+
 PAGE_SIZE = 100
-
-
-class StripeError(Exception):
-    """Ours, not the SDK's stripe.StripeError (which _translate turns into one of these)."""
-
-    retryable = False
-
-    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-
-    def describe(self) -> str:
-        status = f"HTTP {self.status}" if self.status else "no response"
-        return f"{type(self).__name__} ({status}{', ' + self.code if self.code else ''}): {self.message}"
-
-
-class StripeUnavailable(StripeError):
-    """Timeout, connection error, 5xx, 409 or 429: the request may or may not have happened."""
-
-    retryable = True
-
-
-class StripeRefused(StripeError):
-    """A 4xx refusal: nothing was created; fix the cause, then retry with the same key."""
-
-    retryable = False
 
 
 @dataclass(frozen=True)
@@ -72,14 +56,21 @@ class StripePromotionCode:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StripeSubscription:
+    """A subscription as Stripe reports it now (GET /v1/subscriptions/{id})."""
+
+    id: str
+    customer: str
+    status: str
+    start_date: int
+    plan: str  # metadata.plan if our checkout set it, else the first item's price lookup key (or id)
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
 class StripeClient:
     def __init__(self, *, api_key: str, api_base: str, timeout: float) -> None:
-        self._client = stripe.StripeClient(
-            api_key,
-            base_addresses={"api": api_base},
-            max_network_retries=MAX_NETWORK_RETRIES,
-            http_client=stripe.RequestsClient(timeout=timeout),
-        )
+        self._client = build_sdk_client(api_key=api_key, api_base=api_base, timeout=timeout)
 
     def create_promotion_code(
         self, *, coupon: str, customer: str, code: str, metadata: Mapping[str, str], idempotency_key: str
@@ -92,9 +83,9 @@ class StripeClient:
             "max_redemptions": 1,
             "metadata": dict(metadata),
         }
-        with _translated_errors():
+        with translated_errors():
             created = self._client.v1.promotion_codes.create(
-                params, options={"idempotency_key": _checked_key(idempotency_key)}
+                params, options={"idempotency_key": checked_key(idempotency_key)}
             )
         return _promotion_code(created)
 
@@ -111,55 +102,37 @@ class StripeClient:
         for name, value in (("code", code), ("coupon", coupon), ("customer", customer), ("active", active)):
             if value is not None:
                 params[name] = value
-        with _translated_errors():
+        with translated_errors():
             page = self._client.v1.promotion_codes.list(params)
             for item in page.auto_paging_iter():
                 yield _promotion_code(item)
 
     def deactivate_promotion_code(self, *, promotion_code_id: str, idempotency_key: str) -> StripePromotionCode:
-        with _translated_errors():
+        with translated_errors():
             updated = self._client.v1.promotion_codes.update(
-                promotion_code_id, {"active": False}, options={"idempotency_key": _checked_key(idempotency_key)}
+                promotion_code_id, {"active": False}, options={"idempotency_key": checked_key(idempotency_key)}
             )
         return _promotion_code(updated)
+
+    def retrieve_subscription(self, subscription_id: str) -> StripeSubscription | None:
+        """The subscription as it is at Stripe now; None if Stripe has no such subscription."""
+        try:
+            with translated_errors():
+                found = self._client.v1.subscriptions.retrieve(subscription_id)
+        except StripeRefused as exc:
+            if exc.missing:
+                return None
+            raise
+        return _subscription(found)
 
 
 def stripe_client() -> StripeClient:
     """The client for the account in settings (STRIPE_SECRET_KEY, STRIPE_API_BASE, STRIPE_TIMEOUT_SECONDS)."""
-    return _cached_client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, settings.STRIPE_TIMEOUT_SECONDS)
-
-
-@lru_cache(maxsize=8)
-def _cached_client(api_key: str, api_base: str, timeout: float) -> StripeClient:
-    # One SDK client per configuration: its HTTP client keeps a connection pool per thread.
-    return StripeClient(api_key=api_key, api_base=api_base, timeout=timeout)
-
-
-def _checked_key(key: str) -> str:
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise ValueError(f"A Stripe idempotency key needs 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters: {key!r}")
-    return key
-
-
-@contextmanager
-def _translated_errors() -> Iterator[None]:
-    try:
-        yield
-    except stripe.StripeError as exc:
-        raise _translate(exc) from exc
-
-
-def _translate(exc: stripe.StripeError) -> StripeError:
-    status = exc.http_status
-    code = exc.code or (exc.error.code if exc.error is not None and exc.error.code else "") or ""
-    message = exc.user_message or str(exc) or type(exc).__name__
-    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
-        return StripeUnavailable(message, status=status, code=code or "connection_error")
-    if isinstance(exc, stripe.IdempotencyError):
-        return StripeRefused(message, status=status, code=code or "idempotency_error")
-    if status is None or status >= 500 or status == 409:
-        return StripeUnavailable(message, status=status, code=code)
-    return StripeRefused(message, status=status, code=code)
+    return StripeClient(
+        api_key=settings.STRIPE_SECRET_KEY,
+        api_base=settings.STRIPE_API_BASE,
+        timeout=settings.STRIPE_TIMEOUT_SECONDS,
+    )
 
 
 def _promotion_code(resource: Any) -> StripePromotionCode:
@@ -180,3 +153,27 @@ def _promotion_code(resource: Any) -> StripePromotionCode:
         created=int(obj["created"]),
         metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
     )
+
+
+def _subscription(resource: Any) -> StripeSubscription:
+    obj = resource.to_dict() if hasattr(resource, "to_dict") else dict(resource)
+    customer = obj.get("customer")
+    if isinstance(customer, Mapping):
+        customer = customer.get("id")
+    metadata = {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}
+    return StripeSubscription(
+        id=obj["id"],
+        customer=str(customer),
+        status=str(obj["status"]),
+        start_date=int(obj.get("start_date") or obj.get("created") or 0),
+        plan=_plan(obj, metadata),
+        metadata=metadata,
+    )
+
+
+def _plan(obj: Mapping[str, Any], metadata: Mapping[str, str]) -> str:
+    if metadata.get("plan"):
+        return metadata["plan"]
+    items = (obj.get("items") or {}).get("data") or []
+    price = (items[0].get("price") or {}) if items else {}
+    return str(price.get("lookup_key") or price.get("id") or "")

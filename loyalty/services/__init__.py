@@ -4,7 +4,12 @@ from loyalty.services.backfill import BackfillReport, revoke_duplicate_loyalty_c
 from loyalty.services.emails import send_loyalty_email
 from loyalty.services.grants import ApplyReport, GrantOutcome, apply_loyalty, finish_discount
 from loyalty.services.revocations import close_revoked_code, revoke_discount, revoke_live_discounts
-from loyalty.services.subscriptions import SubscriptionSnapshot, sync_subscription
+from loyalty.services.subscriptions import (
+    SubscriptionSnapshot,
+    read_subscription,
+    sync_subscription,
+    take_read_ticket,
+)
 
 __all__ = [
     "ApplyReport",
@@ -14,9 +19,11 @@ __all__ = [
     "apply_loyalty",
     "close_revoked_code",
     "finish_discount",
+    "read_subscription",
     "revoke_discount",
     "revoke_duplicate_loyalty_codes",
     "revoke_live_discounts",
     "send_loyalty_email",
     "sync_subscription",
+    "take_read_ticket",
 ]

@@ -27,7 +27,9 @@ from payouts.keys import wise_transaction_id
 from payouts.models import Payout, PayoutAttempt, PayoutStatus
 from payouts.services import books
 
+# Beacon kinds; the critical ones are declared in PayoutsConfig.ready() (audit.severity).
 PAID_AFTER_FAILURE = "payout_paid_after_failure"  # critical: money went out that we had released
+BOUNCED_AGAIN = "payout_bounced_again"  # critical: a second bounce of one transfer, booked by a human
 FAILED_AFTER_PAID = "payout_failed_after_paid"
 
 
@@ -109,7 +111,7 @@ def book_return(payout: Payout, attempt: PayoutAttempt, *, state: str, actor: st
         _post(payout, attempt, held, "returned")
     elif held.returned and held.resent:
         # A second bounce of the same transfer: its ids are spent, a human books it.
-        emit_beacon("payout_bounced_again", object_id=payout.pk, attempt=attempt.number, actor=actor)
+        emit_beacon(BOUNCED_AGAIN, object_id=payout.pk, attempt=attempt.number, actor=actor)
         return False
     elif not legacy_paid:  # nothing went out for it (still processing, or released): nothing to return
         return False

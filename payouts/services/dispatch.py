@@ -29,6 +29,7 @@ from core.actors import SystemActor
 from core.claims import claim, complete, release
 from core.enqueue import enqueue
 from core.errors import Conflict
+from core.leases import CallChain, httpx_attempt_timeout, worst_case
 from core.transactions import atomic
 from payouts.clients.wise import WAITING_FOR_FUNDING, WiseClient, WiseRefused, WiseUnavailable, wise_client
 from payouts.keys import dispatch_claim_key, wise_transaction_id
@@ -44,19 +45,27 @@ DISPATCHER = SystemActor("task:dispatch_wise_transfer")
 SWEEPER = SystemActor("task:redispatch_stuck_payouts")
 # The dispatch lease must outlast the worst case of one dispatch, or a second worker could take
 # over a live one: 4 calls (quote, transfer, read, fund), each bounded by WISE_TIMEOUT_SECONDS per
-# httpx phase (connect, write, read), the client retrying none of them (the task retries, under a
-# new claim), plus a margin for our own short transactions. Short enough that the sweeper takes
-# over a dead worker's payout within minutes at the default 10 s timeout (3 min).
+# httpx phase (connect, write, read: a fresh connection per call, so no pool wait), the client
+# retrying none of them (the task retries, under a new claim), plus core.leases' margin. Short
+# enough that the sweeper takes over a dead worker's payout within minutes at the default 10 s
+# timeout (3 min).
 DISPATCH_CALLS = 4
 HTTP_PHASES = 3
 CLIENT_RETRIES = 0
-LEASE_MARGIN = timedelta(seconds=60)
+
+
+def dispatch_call_chain() -> CallChain:
+    return CallChain(
+        what="a Wise dispatch (quote, transfer, read, fund)",
+        calls=DISPATCH_CALLS,
+        attempt_timeout=httpx_attempt_timeout(settings.WISE_TIMEOUT_SECONDS, phases=HTTP_PHASES),
+        attempts=1 + CLIENT_RETRIES,
+    )
 
 
 def dispatch_lease() -> timedelta:
     """Derived from settings.WISE_TIMEOUT_SECONDS each time, so a changed timeout changes the lease."""
-    worst_call = settings.WISE_TIMEOUT_SECONDS * HTTP_PHASES * (1 + CLIENT_RETRIES)
-    return timedelta(seconds=DISPATCH_CALLS * worst_call) + LEASE_MARGIN
+    return worst_case(dispatch_call_chain())
 
 
 class DispatchOutcome(StrEnum):

@@ -7,7 +7,7 @@ import structlog
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from affiliates.models import Affiliate
-from core.actors import Actor, actor_label
+from core.actors import Actor, actor_label, actor_user
 from core.currencies import exponent, known_currencies
 from core.errors import PermissionDenied, ValidationError
 from core.transactions import atomic
@@ -30,14 +30,17 @@ def request_payout(*, affiliate: Affiliate, amount: Decimal, currency: str, acto
     requests can hold more than was earned. No affiliate row lock, no read-then-write. A refusal
     rolls the payout row back with it. Raises ValidationError (bad amount or currency: nothing
     written), PermissionDenied (another affiliate's actor) and
-    BusinessRuleViolation("insufficient_balance", available_balance=<major units>).
+    BusinessRuleViolation("insufficient_balance", available_balance=<major units>). The actor is
+    stored as `requested_by`: payouts.authority never lets the requester review it.
     """
     currency = _clean_currency(currency)
     amount = _clean_amount(amount, currency)
     if isinstance(actor, AbstractBaseUser) and not actor.is_superuser and actor.pk != affiliate.user_id:
         raise PermissionDenied("An affiliate may request payouts only for itself.")
     with atomic():
-        payout = Payout.objects.create(affiliate=affiliate, amount=amount, currency=currency)
+        payout = Payout.objects.create(
+            affiliate=affiliate, amount=amount, currency=currency, requested_by=actor_user(actor)
+        )
         reserve_payout(payout)
     logger.info("payout_requested", payout_id=payout.pk, amount=str(amount), actor=actor_label(actor))
     return payout

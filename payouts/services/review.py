@@ -1,9 +1,15 @@
 """Super-admin review: approve, reject, cancel, retry, and "PUT status" (with expected_status).
 
+Before anything is read for writing: the reason is validated (payouts.reasons: 400, nothing
+written) and payouts.authority decides who may review this payout (403: super-admins only, never
+the requester or the payee). Every door (API, admin page, bulk action) comes through here.
+
 Every decision is one guarded transition (audit.transitions): legality from the declarations in
 payouts.models (422), the race guard `UPDATE ... WHERE status = <what the reviewer saw>` (409,
-naming who got there first), the transition permission for user actors (403), the audit row in
-the same transaction, and the Wise dispatch scheduled on commit only when an approval won.
+naming who got there first), the transition permission for user actors (403, the same authority
+rule), the audit row in the same transaction, and the Wise dispatch scheduled on commit only
+when an approval won. Above the dual-approval threshold an approval is first recorded
+(payouts.services.approvals) and only the second, by another super-admin, is the transition.
 
 The books (payouts.services.books) move in the same transaction, right after the won transition
 (lock order: payout row, then the affiliate's account row): reject / cancel void the attempt's
@@ -14,20 +20,22 @@ reversal took it below zero since the request). A refusal rolls the transition b
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db.models import F
 from django.utils import timezone
 
 from audit.selectors import history_for
 from audit.transitions import apply_transition, apply_transition_to, transition_name
-from core.actors import Actor, actor_user
+from core.actors import Actor, actor_label, actor_user
 from core.enqueue import enqueue
 from core.errors import Conflict, NotFound
 from core.transactions import atomic
+from payouts.authority import ensure_may_review
 from payouts.errors import PayoutConflict
 from payouts.models import Payout, PayoutStatus
-from payouts.services import books
+from payouts.reasons import clean_reason
+from payouts.services import approvals, books
 from payouts.task_names import DISPATCH_WISE_TRANSFER
 
 REVIEW_DECISIONS = frozenset({"approve", "reject", "cancel"})
@@ -46,7 +54,9 @@ _WISE_RESET = {
 
 def approve_payout(*, payout_id: int, actor: Actor, expected_status: str | None = None, reason: str = "") -> Payout:
     """requested -> approved (KYC verified), then the Wise dispatch on commit: money moves only
-    for the one reviewer whose guarded UPDATE matched the row."""
+    for the one reviewer whose guarded UPDATE matched the row. Above the dual-approval threshold
+    the first approval is only recorded (the payout stays requested, "1 of 2 approvals"); the
+    second, by a different super-admin, is the transition."""
     return review_payout(
         payout_id=payout_id, transition="approve", actor=actor, expected_status=expected_status, reason=reason
     )
@@ -83,9 +93,18 @@ def retry_payout(*, payout_id: int, actor: Actor, expected_status: str | None = 
 def review_payout(
     *, payout_id: int, transition: str, actor: Actor, expected_status: str | None = None, reason: str = ""
 ) -> Payout:
-    """Apply the named transition from the state the reviewer saw (default: its source state)."""
+    """Apply the named transition from the state the reviewer saw (default: its source state).
+    An approval that needs a second approver returns the payout still requested."""
+    reason = clean_reason(reason)
     with atomic():
         payout = _get(payout_id)
+        ensure_may_review(actor=actor, payout=payout)
+        if transition == "approve" and approvals.needs_dual_approval(payout):
+            payout, enough = approvals.record_approval(
+                payout_id=payout.pk, actor=actor, expected_status=expected_status, reason=reason
+            )
+            if not enough:
+                return payout
         try:
             done = apply_transition(
                 instance=payout,
@@ -99,28 +118,30 @@ def review_payout(
         except Conflict as exc:
             raise payout_conflict(payout_id=payout.pk, exc=exc) from exc
         book_transition(transition, payout=done)
+        if transition == "reject":
+            approvals.void_pending_approvals(payout=done, why=f"rejected by {actor_label(actor)}")
         return done
 
 
 def set_payout_status(*, payout_id: int, status: str, expected_status: str, actor: Actor, reason: str = "") -> Payout:
-    """PUT {"status", "expected_status"}: the move the declarations allow from what the reviewer saw."""
-    with atomic():
-        payout = _get(payout_id)
-        name = transition_name(Payout, source=expected_status, target=status) or ""
-        try:
-            done = apply_transition_to(
-                instance=payout,
-                target=status,
-                expected=expected_status,
-                actor=actor,
-                reason=reason,
-                changes=transition_changes(name, actor=actor, reason=reason),
-                on_commit=side_effect_of(name, payout_id=payout.pk),
-            )
-        except Conflict as exc:
-            raise payout_conflict(payout_id=payout.pk, exc=exc) from exc
-        book_transition(name, payout=done)
-        return done
+    """PUT {"status", "expected_status"}: the move the declarations allow from what the reviewer
+    saw, as the named action (same authority, same dual approval); an unknown state (400) or a
+    move nobody declared (422) is refused before anything is written."""
+    name = transition_name(Payout, source=expected_status, target=status)
+    if name is None:
+        _refuse_undeclared_move(payout_id=payout_id, status=status, expected_status=expected_status, actor=actor)
+    return review_payout(
+        payout_id=payout_id, transition=name, actor=actor, expected_status=expected_status, reason=reason
+    )
+
+
+def _refuse_undeclared_move(*, payout_id: int, status: str, expected_status: str, actor: Actor) -> NoReturn:
+    """No move is declared from what the reviewer saw to `status`: the helper refuses it with its
+    own error and beacon (400 unknown state, 422 illegal move), after the same authority check."""
+    payout = _get(payout_id)
+    ensure_may_review(actor=actor, payout=payout)
+    apply_transition_to(instance=payout, target=status, expected=expected_status, actor=actor)
+    raise AssertionError(f"no transition is declared for {expected_status} -> {status}, yet none was refused")
 
 
 def transition_changes(transition: str, *, actor: Actor, reason: str = "") -> Mapping[str, Any]:

@@ -21,20 +21,19 @@ from datetime import datetime
 from enum import StrEnum
 
 import structlog
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q
 from django.utils import timezone
 
 from audit.beacons import emit_beacon
 from audit.transitions import apply_transition
 from core.actors import Actor, SystemActor, actor_label
-from core.errors import BusinessRuleViolation, Conflict, IllegalTransition, NotFound, PermissionDenied
+from core.errors import BusinessRuleViolation, Conflict, IllegalTransition, NotFound
 from core.transactions import atomic
 from ledger.errors import LedgerErrorCode
+from payouts.authority import ensure_may_review
 from payouts.clients.wise import WiseRefused, WiseTransfer, WiseUnavailable, wise_client
 from payouts.errors import PayoutErrorCode
 from payouts.models import (
-    REVIEW_PERMISSION,
     WISE_BOUNCED_STATE,
     WISE_FAILED_STATES,
     WISE_PAID_STATES,
@@ -50,6 +49,8 @@ from webhooks.events import claim_webhook_event
 logger = structlog.get_logger(__name__)
 WEBHOOK = SystemActor("webhook:wise")
 POLLER = SystemActor("task:poll_processing_payouts")
+# Critical beacon (PayoutsConfig.ready()): paid with no hold to post, the balance would still offer the money.
+PAID_WITHOUT_RESERVATION = "payout_paid_without_reservation"
 
 
 class SettleOutcome(StrEnum):
@@ -144,7 +145,7 @@ def _book_settlement(payout: Payout, transition: str) -> None:
         except NotFound as exc:
             if exc.code != LedgerErrorCode.TRANSFER_NOT_FOUND:
                 raise
-            emit_beacon("payout_paid_without_reservation", object_id=payout.pk, attempt=payout.attempt)
+            emit_beacon(PAID_WITHOUT_RESERVATION, object_id=payout.pk, attempt=payout.attempt)
 
 
 def poll_processing_payouts() -> dict[str, int]:
@@ -178,10 +179,9 @@ def poll_payout(*, payout_id: int) -> str:
 def cancel_at_wise(*, payout_id: int, actor: Actor) -> WiseTransfer:
     """Ask Wise to cancel a processing payout's transfer. Wise refuses once the funds are converted
     (409 transfer.cancellation.not.allowed): its reason is raised for the reviewer. On success the
-    `cancelled` webhook (or the poller) moves the payout to failed; retry then re-opens review."""
-    if isinstance(actor, AbstractBaseUser) and not actor.has_perm(REVIEW_PERMISSION):
-        raise PermissionDenied(f"{actor_label(actor)} may not cancel payouts at Wise.")
-    payout = _processing_with_transfer(payout_id)
+    `cancelled` webhook (or the poller) moves the payout to failed; retry then re-opens review.
+    A review decision: payouts.authority decides who may take it (a super-admin, not the payee)."""
+    payout = _processing_with_transfer(payout_id, actor=actor)
     try:
         transfer = wise_client().cancel_transfer(transfer_id=payout.wise_transfer_id)
     except WiseRefused as exc:
@@ -199,10 +199,11 @@ def cancel_at_wise(*, payout_id: int, actor: Actor) -> WiseTransfer:
     return transfer
 
 
-def _processing_with_transfer(payout_id: int) -> Payout:
-    payout = Payout.objects.filter(pk=payout_id).first()
+def _processing_with_transfer(payout_id: int, *, actor: Actor) -> Payout:
+    payout = Payout.objects.select_related("affiliate").filter(pk=payout_id).first()
     if payout is None:
         raise NotFound(f"Payout #{payout_id} does not exist.")
+    ensure_may_review(actor=actor, payout=payout)
     if payout.status != PayoutStatus.PROCESSING:
         raise IllegalTransition(
             f"Only a processing payout can be cancelled at Wise; #{payout.pk} is {payout.status}.",

@@ -6,7 +6,9 @@ Square facts it relies on (docs/ARCHITECTURE.md, "What the code relies on at the
   CreatePayment and RefundPayment 1 to 45 (pos_sync.keys builds and checks them). The same key with
   the same request returns the original result; with a changed request, an error.
 - The key retention window is not published: past 24 hours the caller reads first (SearchOrders,
-  matched on reference_id) instead of trusting a resent key.
+  then pos_sync.providers.ownership decides which order is ours) instead of trusting a resent key.
+- An order's `metadata` entries are private to the application that wrote them: Square returns
+  ours to us and no other application's (https://developer.squareup.com/docs/orders-api/metadata).
 - One access token per restaurant (PosConnection), so the client is built per token.
 
 Retries are ours, not the SDK's. The SDK retries 408/409/429/5xx twice by default, with sleeps,
@@ -73,6 +75,13 @@ class SquareRefused(SquareError):
     retryable = False
 
 
+class SquareSearchTruncated(SquareError):
+    """A search stopped at the caller's page limit while Square had more: what it did not read is
+    unknown. Not retryable: the same search only grows."""
+
+    retryable = False
+
+
 @dataclass(frozen=True)
 class SquareTender:
     payment_id: str
@@ -91,6 +100,7 @@ class SquareOrder:
     currency: str
     tenders: tuple[SquareTender, ...] = ()
     refunded_payment_ids: frozenset[str] = field(default_factory=frozenset)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,7 @@ class SquareClient:
         line_items: list[SquareLineItem],
         currency: str,
         ticket_name: str = "",
+        metadata: dict[str, str] | None = None,
     ) -> SquareOrder:
         order: dict[str, Any] = {
             "location_id": location_id,
@@ -143,6 +154,8 @@ class SquareClient:
         }
         if ticket_name:
             order["ticket_name"] = ticket_name
+        if metadata:
+            order["metadata"] = metadata
         with _translated("CreateOrder"):
             response = self._sdk.orders.create(
                 order=order, idempotency_key=idempotency_key, request_options=NO_SDK_RETRIES
@@ -175,14 +188,24 @@ class SquareClient:
         return _required_id(response.payment, "CreatePayment")
 
     def search_orders(
-        self, *, location_id: str, created_since: datetime, page_size: int = SEARCH_PAGE_SIZE
+        self,
+        *,
+        location_id: str,
+        created_since: datetime,
+        page_size: int = SEARCH_PAGE_SIZE,
+        max_pages: int | None = None,
     ) -> Iterator[list[SquareOrder]]:
-        """Every order created at the location since `created_since`, oldest first, page by page."""
+        """Every order created at the location since `created_since`, oldest first, page by page.
+
+        max_pages: a caller that must finish in bounded time reads at most this many; asked for the
+        next page past them while Square has more, this raises SquareSearchTruncated (no request).
+        """
         query = {
             "filter": {"date_time_filter": {"created_at": {"start_at": _rfc3339(created_since)}}},
             "sort": {"sort_field": "CREATED_AT", "sort_order": "ASC"},
         }
         cursor: str | None = None
+        pages = 0
         while True:
             with _translated("SearchOrders"):
                 kwargs: dict[str, Any] = {"cursor": cursor} if cursor else {}
@@ -190,9 +213,15 @@ class SquareClient:
                     location_ids=[location_id], query=query, limit=page_size, request_options=NO_SDK_RETRIES, **kwargs
                 )
             yield [_order(o) for o in response.orders or []]
+            pages += 1
             cursor = response.cursor
             if not cursor:
                 return
+            if max_pages is not None and pages >= max_pages:
+                raise SquareSearchTruncated(
+                    f"SearchOrders: Square has more than {max_pages} pages of {page_size} orders since "
+                    f"{_rfc3339(created_since)}; stopped before reading further."
+                )
 
     def refund_payment(self, *, idempotency_key: str, payment_id: str, amount: int, currency: str, reason: str) -> str:
         with _translated("RefundPayment"):
@@ -255,6 +284,7 @@ def _order(order: Any) -> SquareOrder:
         currency=str(total.currency) if total and total.currency else "",
         tenders=tenders,
         refunded_payment_ids=frozenset(r.tender_id for r in order.refunds or [] if r.tender_id),
+        metadata={str(k): str(v) for k, v in (order.metadata or {}).items() if v is not None},
     )
 
 

@@ -5,15 +5,17 @@ holds for a location, and refunds a payment. Adding Lightspeed means one more cl
 three methods, registered in pos_sync.providers.
 """
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from core import currencies
 from core.errors import ValidationError
 from pos_sync.errors import PosSyncErrorCode
+
+T = TypeVar("T")
 
 # Currencies whose minor unit is not 1/100 (ISO 4217); the rest have two decimals.
 
@@ -35,10 +37,24 @@ class ProviderError(Exception):
         return f"{self.code}: {self.message}"
 
 
+class LeaseLost(Exception):
+    """The push stopped because the caller's lease on it ran out and another worker took the job
+    over: nothing more was sent, and the job's outcome is the new holder's to record."""
+
+
+def renewing(pages: Iterator[T], still_ours: Callable[[], bool], *, what: str) -> Iterator[T]:
+    """The pages of a long read, with the heartbeat after each one the caller did not stop at."""
+    for page in pages:
+        yield page
+        if not still_ours():
+            raise LeaseLost(f"{what}: the lease ran out and another worker took the job over.")
+
+
 @dataclass(frozen=True)
 class Credentials:
     access_token: str
     location_id: str
+    connection_id: int  # whose: part of the mark on what we create (pos_sync.providers.ownership)
 
 
 @dataclass(frozen=True)
@@ -55,10 +71,6 @@ class OrderToPush:
     currency: str
     total_amount: int  # minor units
     lines: tuple[OrderLine, ...]
-
-    @property
-    def reference_id(self) -> str:
-        return str(self.order_id)
 
 
 @dataclass(frozen=True)
@@ -82,17 +94,31 @@ class RemoteOrder:
     reference_id: str
     created_at: str
     payments: tuple[RemotePayment, ...]
+    location_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)  # only the entries our application wrote
 
 
 class PosProvider(Protocol):
     name: str
     idempotency_window: timedelta  # how long a resent key is surely recognised; past it, read first
 
-    def push(self, *, order: OrderToPush, credentials: Credentials, look_up_since: datetime | None) -> PushResult:
+    def push(
+        self,
+        *,
+        order: OrderToPush,
+        credentials: Credentials,
+        look_up_since: datetime | None,
+        still_ours: Callable[[], bool],
+    ) -> PushResult:
         """Create the order and its payment at the provider, exactly once per order.
 
+        still_ours: the caller's heartbeat. It renews the caller's lease on this work and says
+        whether the caller still holds it. Call it between the pages of a long read and right before
+        creating anything; on False create nothing and raise LeaseLost: another worker has the job.
+
         look_up_since: set when the provider's idempotency window may have passed since the first
-        attempt; the provider must then look for an order with our reference id before creating.
+        attempt; the provider must then look for an order that is provably ours
+        (pos_sync.providers.ownership) before creating.
         Raises ProviderError.
         """
         ...

@@ -3,7 +3,7 @@
 from pos_sync.services.drain import DRAIN_ACTOR, DrainResult, drain_due_jobs, push_due_jobs, push_job, take_due_jobs
 from pos_sync.services.orders import close_order, place_order, void_order
 from pos_sync.services.queue import enqueue_sync_job, requeue_sync_job
-from pos_sync.services.reconcile import ConnectionReconcile, reconcile_connection
+from pos_sync.services.reconcile import ConnectionReconcile, reconcile_connection, refund_duplicates
 
 __all__ = [
     "DRAIN_ACTOR",
@@ -16,6 +16,7 @@ __all__ = [
     "push_due_jobs",
     "push_job",
     "reconcile_connection",
+    "refund_duplicates",
     "requeue_sync_job",
     "take_due_jobs",
     "void_order",

@@ -22,4 +22,6 @@ def connection_credentials(connection: PosConnection) -> Credentials:
             "Fix the connection in the admin, then requeue the job.",
             retryable=False,
         )
-    return Credentials(access_token=connection.access_token, location_id=connection.location_id)
+    return Credentials(
+        access_token=connection.access_token, location_id=connection.location_id, connection_id=connection.pk
+    )

@@ -5,7 +5,10 @@ Safety layers, in the order a job meets them:
 2. A claim `pos-sync:{order}:{provider}:{date}` with a lease, taken in that same transaction, and
    the job set aside (next_attempt_at = now + lease): no second worker pushes the job while the
    first holds it. A worker that dies after taking leaves both to run out; the job is then taken
-   again the same day.
+   again the same day. The lease is one push's worst case (pos_sync.leases), counted by the
+   database's clock (core.claims); the push renews it between search pages and checks it still
+   holds it right before creating anything at the provider: a push whose lease ran out and whose
+   job another worker took stops there (a beacon), and the new holder's outcome stands.
 3. Provider idempotency: the push sends keys derived only from our order id, so a retry after a
    timeout (or after a dead worker) gets the first result back instead of a second order.
 4. The state machine: success is a guarded pending/failed -> success, committed together with the
@@ -16,6 +19,7 @@ No transaction is open while a provider is called.
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,15 +30,17 @@ from django.utils import timezone
 from audit.beacons import emit_beacon
 from audit.transitions import apply_transition
 from core.actors import Actor, SystemActor
-from core.claims import ClaimToken, claim, complete, release
+from core.claims import ClaimToken, claim, complete, release, renew
 from core.errors import Conflict
 from core.transactions import atomic
 from pos_sync import selectors
+from pos_sync.beacons import DEAD_LETTER
 from pos_sync.errors import PosSyncErrorCode
 from pos_sync.keys import sync_claim_key
+from pos_sync.leases import claim_lease
 from pos_sync.models import Order, SyncJob
 from pos_sync.providers import get_provider
-from pos_sync.providers.base import OrderLine, OrderToPush, ProviderError, PushResult, to_minor_units
+from pos_sync.providers.base import LeaseLost, OrderLine, OrderToPush, ProviderError, PushResult, to_minor_units
 from pos_sync.services.connections import connection_credentials
 
 logger = structlog.get_logger("pos_sync")
@@ -46,7 +52,8 @@ LOOK_UP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
 DRAIN_TIME_BUDGET_SECONDS = 45.0  # one beat tick's worth: the next tick continues
 MAX_ERROR_LENGTH = 2000
 
-SUCCEEDED, FAILED, DEAD, CONFLICT = "succeeded", "failed", "dead", "conflicts"
+SUCCEEDED, FAILED, DEAD, CONFLICT, LOST = "succeeded", "failed", "dead", "conflicts", "lost"
+LEASE_LOST = "syncjob_lease_lost"  # a beacon: a push stopped because another worker took its job
 
 
 @dataclass(frozen=True)
@@ -67,10 +74,11 @@ class DrainResult:
     dead: int = 0
     conflicts: int = 0  # another worker finished the job first
     handed_back: int = 0  # taken but not pushed in time: released for the next batch
+    lost: int = 0  # the lease ran out mid-push and another worker took the job: stopped before creating
     taken_ids: list[int] = field(default_factory=list)
 
     def add(self, other: "DrainResult") -> None:
-        for name in ("selected", "taken", "succeeded", "failed", "dead", "conflicts", "handed_back"):
+        for name in ("selected", "taken", "succeeded", "failed", "dead", "conflicts", "handed_back", "lost"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.taken_ids.extend(other.taken_ids)
 
@@ -97,15 +105,18 @@ def drain_due_jobs(
 def push_due_jobs(*, actor: Actor = DRAIN_ACTOR, batch_size: int | None = None) -> DrainResult:
     """One batch: take up to `batch_size` due jobs, then push each one outside any transaction.
 
-    A slow provider could make a batch outlast its claims' lease, letting another worker take the
-    same jobs (harmless thanks to the keys, but wasted): past half the lease, the jobs not yet
-    pushed are handed back instead.
+    A job's claim is renewed only once its own push starts (the push's heartbeat), so a slow
+    provider could make the jobs still waiting in a batch outlast their lease and another worker
+    take them (wasted work, and a lost-lease beacon): past half the lease, the jobs not yet pushed
+    are handed back instead. Half, so that a push started before then reaches its first heartbeat
+    (one call) within the lease. Measured on this process's monotonic clock: a jump of the wall
+    clock neither hands a batch back early nor keeps it too long.
     """
     taken, selected = take_due_jobs(batch_size=batch_size or settings.POS_SYNC_BATCH_SIZE)
     result = DrainResult(selected=selected, taken=len(taken), taken_ids=[t.job.pk for t in taken])
-    give_back_at = timezone.now() + settings.POS_SYNC_CLAIM_LEASE / 2
+    give_back_at = time.monotonic() + claim_lease().total_seconds() / 2
     for index, item in enumerate(taken):
-        if timezone.now() >= give_back_at:
+        if time.monotonic() >= give_back_at:
             result.handed_back = hand_back(taken[index:])
             break
         outcome = push_job(taken=item, actor=actor)
@@ -129,7 +140,7 @@ def take_due_jobs(*, batch_size: int) -> tuple[list[Taken], int]:
     returns has pushed nothing yet: its claims and the jobs' next_attempt_at run out together.
     """
     now = timezone.now()
-    lease = settings.POS_SYNC_CLAIM_LEASE
+    lease = claim_lease()
     with atomic():
         jobs = list(
             selectors.with_order_first_attempt(selectors.due_jobs(now=now))
@@ -153,10 +164,13 @@ def take_due_jobs(*, batch_size: int) -> tuple[list[Taken], int]:
 
 
 def push_job(*, taken: Taken, actor: Actor) -> str:
-    """Push one taken job and record the outcome; returns succeeded | failed | dead | conflicts."""
+    """Push one taken job and record the outcome; returns succeeded | failed | dead | conflicts | lost."""
     job, held = taken.job, taken.held
+    lease = claim_lease()
     try:
-        result = _push(job, look_up_after=taken.order_first_attempted_at)
+        result = _push(job, look_up_after=taken.order_first_attempted_at, still_ours=lambda: renew(held, lease))
+    except LeaseLost as lost:
+        return _record_lease_lost(job=job, reason=str(lost))
     except ProviderError as error:
         return _record_failure(job=job, held=held, error=error, actor=actor)
     except Exception as exc:
@@ -175,11 +189,13 @@ def backoff_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
     return nominal / 2 + nominal / 2 * (rng or random).random()
 
 
-def _push(job: SyncJob, *, look_up_after: datetime) -> PushResult:
+def _push(job: SyncJob, *, look_up_after: datetime, still_ours: Callable[[], bool]) -> PushResult:
     provider = get_provider(job.provider)
     credentials = connection_credentials(job.order.connection)
     look_up_since = _look_up_since(look_up_after, provider.idempotency_window)
-    return provider.push(order=_order_to_push(job.order), credentials=credentials, look_up_since=look_up_since)
+    return provider.push(
+        order=_order_to_push(job.order), credentials=credentials, look_up_since=look_up_since, still_ours=still_ours
+    )
 
 
 def _look_up_since(first_attempted_at: datetime, window: timedelta) -> datetime | None:
@@ -231,6 +247,14 @@ def _record_success(*, job: SyncJob, held: ClaimToken, result: PushResult, actor
     return SUCCEEDED
 
 
+def _record_lease_lost(*, job: SyncJob, reason: str) -> str:
+    """Our lease ran out mid-push and another worker took the job: it now holds the claim and will
+    record the outcome. We touch neither (nothing of ours to release, no transition to make)."""
+    logger.warning("pos_sync.lease_lost", job_id=job.pk, order_id=job.order_id, provider=job.provider, reason=reason)
+    emit_beacon(LEASE_LOST, job_id=job.pk, order_id=job.order_id, provider=job.provider)
+    return LOST
+
+
 def _record_failure(*, job: SyncJob, held: ClaimToken, error: ProviderError, actor: Actor) -> str:
     attempts = job.attempts + 1
     dead = not error.retryable or attempts >= settings.POS_SYNC_MAX_ATTEMPTS
@@ -259,7 +283,7 @@ def _record_failure(*, job: SyncJob, held: ClaimToken, error: ProviderError, act
     logger.warning("pos_sync.push_failed", job_id=job.pk, code=error.code, attempts=attempts, dead=dead)
     if dead:
         emit_beacon(
-            "syncjob_dead_letter",
+            DEAD_LETTER,
             job_id=job.pk,
             order_id=job.order_id,
             provider=job.provider,

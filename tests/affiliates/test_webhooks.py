@@ -114,8 +114,9 @@ def test_invoice_voided_reverses_its_commission(deliver, referral):
     assert commission.status == "reversed"
 
 
-def test_subscription_updated_re_evaluates_the_referrer(deliver, referral):
+def test_subscription_updated_re_evaluates_the_referrer(deliver, referral, stripe_standin):
     # Commissions whose evaluation was lost: the subscription change re-evaluates the referrer.
+    # (The loyalty mirror reads the subscription at Stripe on the same event: the stand-in answers.)
     CommissionFactory.create_batch(2, affiliate=referral.affiliate, amount=Decimal("800.00"))
 
     response = deliver(subscription_updated("evt_sub", customer="cus_resto"))

@@ -6,11 +6,16 @@ exist for the winner only; the beacon counter must count every loser.
 """
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
+from django.core import mail
 from django.db import transaction
 
-from audit.models import AuditEntry, BeaconCount
+from audit.beacons import emit_beacon
+from audit.models import AuditEntry, BeaconAlert, BeaconCount
+from audit.services import raise_beacon_alerts
 from audit.transitions import apply_transition
 from bench.primitives.models import Ticket
 from core.actors import SystemActor
@@ -18,6 +23,7 @@ from core.claims import claim
 from core.errors import Conflict
 from core.models import Claim
 from core.transactions import atomic
+from payouts.services.attempts import PAID_AFTER_FAILURE
 from tests.concurrency import race
 
 ROUNDS = 50
@@ -89,3 +95,24 @@ def test_claim_inside_transactions_waits_for_the_first_holder_commit():
         Claim.objects.filter(key="tx-claim").delete()
         outcomes = race([claim_in_transaction for _ in range(6)])
         assert sum(o.result for o in outcomes) == 1
+
+
+def test_two_alert_runs_at_once_mail_one_critical_beacon_once():
+    """Two beat ticks (or two hosts' beats) run the alert job at the same instant, on their own
+    connections: the alert row's UNIQUE (kind, hour) lets one of them claim it and mail."""
+    rng = random.Random(14)
+    start = datetime(2026, 11, 25, 0, 30, tzinfo=UTC)
+    for round_no in range(ROUNDS):
+        moment = start + timedelta(hours=round_no)  # one hour per round: each round's beacon is a first
+        with time_machine.travel(moment):
+            emit_beacon(PAID_AFTER_FAILURE, object_id=round_no)
+        mail.outbox.clear()
+        racers = rng.randint(2, 4)
+        outcomes = race([lambda: raise_beacon_alerts(now=moment) for _ in range(racers)])
+
+        assert all(o.ok for o in outcomes), [repr(o.error) for o in outcomes]
+        raised = [alert for o in outcomes for alert in o.result]
+        assert [(a.kind, a.hour, a.count) for a in raised] == [(PAID_AFTER_FAILURE, moment.replace(minute=0), 1)]
+        assert len(mail.outbox) == 1, f"round {round_no}: {len(mail.outbox)} mails from {racers} runs"
+        assert f"payouts.Payout #{round_no}" in mail.outbox[0].subject
+    assert BeaconAlert.objects.count() == ROUNDS

@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from sandbox.core import RunningStandIn
 from sandbox.wise import WiseStandIn
 from tests.summary import SummarySection
+from tests.totp import authenticator, fresh_code
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -85,11 +86,13 @@ def new_context(browser: Browser, live_server) -> Iterator:
 
 
 def admin_login(context: BrowserContext, username: str, password: str, next_path: str) -> Page:
-    """Sign in through the admin login form, as a person would, and land on `next_path`."""
+    """Sign in through the admin login form, as a person would (password and the current code of
+    their authenticator app), and land on `next_path`."""
     page = context.new_page()
     page.goto(f"/admin/login/?next={next_path}")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
+    page.fill("#id_otp_token", fresh_code(authenticator(username)))
     with page.expect_navigation():
         page.click("input[type=submit]")
     assert page.url.endswith(next_path), (page.url, page.locator(".errornote").all_inner_texts())

@@ -31,6 +31,9 @@ from tests.chaos.processes import VENV_BIN, Child, connected_to, free_port, http
 
 STRIPE_WEBHOOK_SECRET = "whsec_chaos_suite"
 STRIPE_SECRET_KEY = "sk_test_chaos_suite"
+# The children run with DEBUG off, as production: start-up refuses the published sandbox credentials.
+WISE_API_TOKEN = "wise-chaos-suite-token"
+DJANGO_SECRET_KEY = "chaos-suite-secret-key-not-a-published-default-0123456789"
 # The clients give up after this; "timeout_after_commit" answers later. Well above any healthy answer
 # on a busy machine: a healthy call that timed out would be one more resend than a scenario counts.
 PROVIDER_TIMEOUT_SECONDS = 5
@@ -132,6 +135,7 @@ class ChaosStack:
             "WISE_STANDIN_WEBHOOK_URL": f"{self.site_url}/api/wise/webhook/",
             "WISE_STANDIN_AUTO_COMPLETE_SECONDS": "0",  # the tests move transfers on, via the control API
             "STRIPE_STANDIN_API_KEY": STRIPE_SECRET_KEY,
+            "WISE_API_TOKEN": WISE_API_TOKEN,  # what the Wise stand-in accepts
         }
         for provider in ("wise", "square", "stripe"):
             self.standins[provider] = StandIn(provider, env=standin_env, log_dir=self.log_dir)
@@ -192,6 +196,8 @@ class ChaosStack:
             **self._base_env(),
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": DJANGO_SECRET_KEY,
+            "DJANGO_SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback
             "DATABASE_URL": self.db_url,
             "CELERY_BROKER_URL": self.redis_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
@@ -199,6 +205,7 @@ class ChaosStack:
             "CHAOS_MAILBOX": str(self.mailbox),
             "LOG_LEVEL": "INFO",
             "WISE_API_URL": wise.url,
+            "WISE_API_TOKEN": WISE_API_TOKEN,
             "WISE_WEBHOOK_PUBLIC_KEY": self.wise_public_key,
             "WISE_TIMEOUT_SECONDS": str(PROVIDER_TIMEOUT_SECONDS),
             # The redispatch sweeper treats any unfunded processing payout as stuck at once: the
@@ -206,7 +213,9 @@ class ChaosStack:
             "PAYOUT_DISPATCH_GRACE_MINUTES": "0",
             "SQUARE_BASE_URL": square.url,
             "SQUARE_TIMEOUT_SECONDS": str(PROVIDER_TIMEOUT_SECONDS),
-            "POS_SYNC_CLAIM_LEASE_MINUTES": "1",
+            # The POS lease is derived (pos_sync.leases): one search page, then the two creates, at
+            # 5 s per httpx phase: 3 x 20 s + 60 s = 2 min (what --chaos-long waits out).
+            "POS_SYNC_SEARCH_MAX_PAGES": "1",
             "STRIPE_API_BASE": stripe.url,
             "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
             "STRIPE_TIMEOUT_SECONDS": str(PROVIDER_TIMEOUT_SECONDS),

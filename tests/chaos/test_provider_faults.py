@@ -24,6 +24,7 @@ from django.db import close_old_connections
 from loyalty.models import DiscountStatus, LoyaltyDiscount
 from payouts.keys import wise_transaction_id
 from payouts.models import Payout
+from pos_sync.keys import square_reference_id
 from pos_sync.models import SyncJob, SyncJobStatus
 from tests.chaos.conftest import SUMMARY
 from tests.chaos.helpers import (
@@ -134,7 +135,7 @@ def test_provider_faults_make_no_duplicate(stack: ChaosStack, chaos_long: bool) 
     # Square: one order per our order (reference_id) with one payment, recorded on the job
     square_state = stack.standins["square"].state()
     orders = Counter(o["reference_id"] for o in square_state["orders"])
-    assert orders == {str(j.order_id): 1 for j in jobs}, orders
+    assert orders == {square_reference_id(j.order_id): 1 for j in jobs}, orders
     payments = Counter(p["order_id"] for p in square_state["payments"])
     assert set(payments) == {o["id"] for o in square_state["orders"]} and set(payments.values()) == {1}, payments
     pushed = dict(SyncJob.objects.filter(pk__in=job_ids).values_list("provider_order_id", "provider_payment_id"))

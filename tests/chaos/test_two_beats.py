@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from loyalty.anniversaries import add_months
 from loyalty.models import DiscountStatus, LoyaltyDiscount
+from pos_sync.keys import square_reference_id
 from pos_sync.models import SyncJob, SyncJobStatus
 from tests.chaos.conftest import SUMMARY
 from tests.chaos.helpers import APPLY_LOYALTY, PUSH_ORDERS, audit_targets, ledger_ok, wait_until
@@ -94,7 +95,7 @@ def test_two_beats_push_and_grant_exactly_once(stack: ChaosStack, chaos_long: bo
 
     # then, at Square: one order per our order (reference_id), one payment on each
     square_state = stack.standins["square"].state()
-    order_ids = {str(j.order_id) for j in jobs}
+    order_ids = {square_reference_id(j.order_id) for j in jobs}
     orders = Counter(o["reference_id"] for o in square_state["orders"])
     assert set(orders) == order_ids and set(orders.values()) == {1}, orders
     payments = Counter(p["order_id"] for p in square_state["payments"])

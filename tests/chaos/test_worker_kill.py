@@ -11,7 +11,7 @@ so, which is the case that could pay twice. Two ways to die:
 Either way the redelivered task finds the dead worker's claim still leased (the busy answer), and
 recovery comes from the lease running out and the beat sweepers (redispatch_stuck_payouts, the POS
 drain) resending the same idempotency keys. The default run moves the lease clock forward once the
-broker is idle; --chaos-long waits the real leases out (2 min for payouts, 1 min for POS).
+broker is idle; --chaos-long waits the real leases out (2 min for payouts, 2 min for POS).
 Invariants, from the database AND the stand-ins' records: one transfer and one funding per payout,
 one order and one payment per POS order.
 """
@@ -25,7 +25,7 @@ import pytest
 
 from payouts.keys import wise_transaction_id
 from payouts.models import Payout
-from pos_sync.keys import square_order_key, square_payment_key
+from pos_sync.keys import square_order_key, square_payment_key, square_reference_id
 from pos_sync.models import SyncJob, SyncJobStatus
 from tests.chaos.conftest import SUMMARY
 from tests.chaos.helpers import (
@@ -149,7 +149,7 @@ def test_worker_killed_mid_dispatch_and_mid_push(stack: ChaosStack, chaos_long: 
     square_state = stack.standins["square"].state()
     order_ids = [c.object_id for c in CASES if c.domain == "pos"]
     orders = Counter(o["reference_id"] for o in square_state["orders"])
-    assert orders == {str(oid): 1 for oid in order_ids}, orders
+    assert orders == {square_reference_id(oid): 1 for oid in order_ids}, orders
     payments = Counter(p["order_id"] for p in square_state["payments"])
     assert sorted(payments.values()) == [1] * len(order_ids) and set(payments) == {
         o["id"] for o in square_state["orders"]

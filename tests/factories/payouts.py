@@ -91,6 +91,7 @@ class PayoutFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     affiliate = factory.SubFactory(AffiliateFactory)
+    requested_by = factory.LazyAttribute(lambda p: p.affiliate.user)  # as the affiliate's own request
     amount = Decimal("310.00")
     currency = "EUR"
     status = PayoutStatus.REQUESTED

@@ -1,14 +1,22 @@
 """check_ledger: passes on a sound book, exits non-zero with a readable report on any difference."""
 
 import io
+import threading
 
 import pytest
+from django.conf import settings
+from django.core import mail
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, connections
 
-from ledger.checks import check_ledger
+from audit.models import BeaconCount, CriticalBeacon
+from audit.services import raise_beacon_alerts
+from audit.severity import beacon_kind
+from ledger import checks
+from ledger.checks import LEDGER_CHECK_FAILED, check_ledger, verify_books
 from ledger.models import AccountKind, TransferKind
 from ledger.services import account_for, post_pending, post_transfer, reserve, void_pending
+from ledger.tasks import check_ledger_task
 from tests.ledger.conftest import earn
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +129,79 @@ def test_a_transfer_in_another_currency_than_its_accounts_fails(book, payable, e
 def test_check_ledger_reads_a_fixed_number_of_statements(book, django_assert_max_num_queries):
     with django_assert_max_num_queries(7):
         assert check_ledger().ok
+
+
+# --- A failed check is a critical beacon; beat runs the check every hour -----------------------
+
+
+def test_a_failed_check_raises_the_critical_beacon_and_one_alert_naming_the_account(
+    book, payable, django_capture_on_commit_callbacks
+):
+    # given: a tracked column moved behind the books' back
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_account SET credits_posted = credits_posted + 5 WHERE id = %s", [payable.pk])
+
+    # when: the command runs (beat's task runs the same verify_books)
+    failing_report()
+
+    # then: the critical beacon, naming the account, with the findings
+    assert beacon_kind(LEDGER_CHECK_FAILED).critical  # AuditConfig.ready() declares the ledger's kind
+    assert BeaconCount.objects.get(kind=LEDGER_CHECK_FAILED).count == 1
+    beacon = CriticalBeacon.objects.get(kind=LEDGER_CHECK_FAILED)
+    assert beacon.details["account_id"] == payable.pk and beacon.details["problems"] == 2
+    assert any("credits_posted = 1005" in finding for finding in beacon.details["findings"])
+    # and the next alert run mails it at once, with the account's admin page
+    with django_capture_on_commit_callbacks(execute=True):
+        assert [a.kind for a in raise_beacon_alerts()] == [LEDGER_CHECK_FAILED]
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].subject.endswith(f"CRITICAL {LEDGER_CHECK_FAILED}: ledger.Account #{payable.pk}")
+    assert f"{settings.SITE_URL}/admin/ledger/account/{payable.pk}/change/" in mail.outbox[0].body
+
+
+def test_a_sound_book_raises_no_beacon(book):
+    assert verify_books().ok
+    run_command()
+    assert not BeaconCount.objects.exists()
+
+
+def test_beat_runs_the_check_every_hour_and_its_task_raises_the_beacon(book, payable):
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == check_ledger_task.name)
+    assert entry["schedule"].minute == {37} and len(entry["schedule"].hour) == 24
+    assert check_ledger_task.delay().get() == 0
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_account SET debits_posted = 7 WHERE id = %s", [payable.pk])
+    assert check_ledger_task.delay().get() == 2  # the column and the trial balance
+    assert BeaconCount.objects.get(kind=LEDGER_CHECK_FAILED).count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_check_reads_one_snapshot_while_postings_commit(payable, expense, monkeypatch):
+    """A commission posted (and committed) between the check's read of the accounts and its sums
+    of the transfers: read at two moments, the account would differ from its transfers, a false
+    critical alert every time beat's check met a busy hour."""
+    earn(payable, expense, 1_000)
+    real_sums = checks.derived_balances
+
+    def sums_after_a_posting_commits():
+        # another connection posts and commits between the two reads, every time
+        poster = threading.Thread(target=_earn_and_close, args=(payable, expense))
+        poster.start()
+        poster.join()
+        return real_sums()
+
+    monkeypatch.setattr(checks, "derived_balances", sums_after_a_posting_commits)
+
+    # then: verify_books reads one snapshot and finds nothing, however the posting interleaves...
+    assert verify_books().findings == []
+    assert not BeaconCount.objects.exists()
+    # ... where the same statements at READ COMMITTED report the moment between them as a difference
+    assert any(f.check == "columns" for f in check_ledger().findings)
+    monkeypatch.undo()
+    assert check_ledger().ok  # and the books themselves were right all along
+
+
+def _earn_and_close(payable, expense) -> None:
+    try:
+        earn(payable, expense, 50)
+    finally:
+        connections.close_all()

@@ -44,7 +44,7 @@ from affiliates import services as affiliates
 from affiliates.models import Commission, CommissionStatus
 from core.actors import SystemActor
 from core.currencies import to_minor
-from core.errors import BusinessRuleViolation, Conflict, IllegalTransition
+from core.errors import BusinessRuleViolation, Conflict, IllegalTransition, PermissionDenied
 from ledger.checks import check_balances, check_ledger
 from ledger.models import Account, AccountKind, Transfer, TransferFlag, TransferKind
 from payouts import services as payouts
@@ -62,7 +62,8 @@ CURRENCIES = ("USD", "JPY", "KWD")
 AFFILIATES = 2
 STRIPE = SystemActor("test:stripe")
 HOLD_JOB = SystemActor("test:hold")
-REFUSALS = (BusinessRuleViolation, Conflict, IllegalTransition)
+# PermissionDenied: the same super-admin approving twice a payout that needs two (already_approved).
+REFUSALS = (BusinessRuleViolation, Conflict, IllegalTransition, PermissionDenied)
 HELD = (PayoutStatus.REQUESTED, PayoutStatus.APPROVED, PayoutStatus.PROCESSING)
 WISE_STATES = ("bounced_back", "cancelled", "funds_refunded", "outgoing_payment_sent")
 # Steps that may take a payable account below zero (ledger OVERDRAFT_KINDS): a reversal, or a
@@ -85,7 +86,7 @@ def payout_amount(units: int, cur: str) -> Decimal:
 
 
 class MoneyMachine(RuleBasedStateMachine):
-    world: dict = {}  # affiliates, referrals' customers, the admin: made once by the test
+    world: dict = {}  # affiliates, referrals' customers, two super-admins: made once by the test
 
     def __init__(self) -> None:
         super().__init__()
@@ -93,7 +94,7 @@ class MoneyMachine(RuleBasedStateMachine):
         self._savepoint.__enter__()
         self.affiliates = self.world["affiliates"]
         self.customers = self.world["customers"]
-        self.admin = self.world["admin"]
+        self.admins = self.world["admins"]  # two: above the dual-approval threshold both must approve
         self.serial = 0
         self.clock = datetime(2026, 1, 1, tzinfo=UTC)
         self.invoices: list[dict] = []  # {"id", "aff", "cur", "paid": amount, "recorded": bool}
@@ -234,7 +235,7 @@ class MoneyMachine(RuleBasedStateMachine):
             affiliate=self.affiliates[aff],
             amount=amount,
             currency=cur,
-            actor=self.admin,
+            actor=self.affiliates[aff].user,  # the affiliate asks; a requester never reviews
         )
         if isinstance(result, Exception):
             assert result.code == "insufficient_balance", result
@@ -259,7 +260,10 @@ class MoneyMachine(RuleBasedStateMachine):
         payout = Payout.objects.get(pk=payout_id)
         aff = [a.pk for a in self.affiliates].index(payout.affiliate_id)
         available = self._available(aff, payout.currency)
-        result = self._call(name, service, payout_id=payout_id, actor=self.admin)
+        reviewer = data.draw(st.sampled_from(self.admins), label="reviewer")
+        result = self._call(name, service, payout_id=payout_id, actor=reviewer)
+        if isinstance(result, PermissionDenied):
+            assert (name, result.code) == ("approve", "already_approved"), result
         fits = {"approve": available >= 0, "retry": available >= payout_minor(payout)}
         if name in fits:
             if isinstance(result, Exception):
@@ -404,7 +408,7 @@ def test_random_money_sequences_never_pay_more_than_was_earned():
     MoneyMachine.world = {
         "affiliates": affiliates_,
         "customers": [ReferralFactory(affiliate=a).stripe_customer_id for a in affiliates_],
-        "admin": SuperAdminFactory(),
+        "admins": [SuperAdminFactory(), SuperAdminFactory()],
     }
     STATS.clear()
     run_state_machine_as_test(

@@ -52,3 +52,49 @@ def test_idempotency_keys_over_255_characters_never_leave_the_process(stripe_sta
     with pytest.raises(ValueError, match="255"):
         client.create_promotion_code(**ARGS, idempotency_key="k" * 256)
     assert stripe_standin.requests == []
+
+
+IN_USE = {
+    "error": {
+        "type": "idempotency_error",
+        "code": "idempotency_key_in_use",
+        "message": "There is currently another in-progress request using this Idempotency-Key, please retry later.",
+    }
+}
+
+
+def test_a_key_still_in_use_after_the_sdk_retries_is_unavailable_not_refused(stripe_standin, client):
+    # Stripe kept nothing for the key (docs.stripe.com/api/idempotent_requests): retry later, same key.
+    stripe_standin.add_fault(
+        method="POST", path=r"^/v1/promotion_codes$", mode="status", status=409, body=IN_USE, times=3
+    )
+
+    with pytest.raises(StripeUnavailable) as in_use:
+        client.create_promotion_code(**ARGS, idempotency_key="k1")
+
+    assert (in_use.value.status, in_use.value.code, in_use.value.retryable) == (409, "idempotency_key_in_use", True)
+    assert len(stripe_standin.requests_to("POST", r"^/v1/promotion_codes$")) == 3  # the SDK retried it twice
+    assert stripe_standin.promotion_codes == {}
+    assert client.create_promotion_code(**ARGS, idempotency_key="k1").code == "LOYALTY1Y1"
+    assert len(stripe_standin.promotion_codes) == 1
+
+
+def test_a_subscription_is_read_as_stripe_holds_it_and_an_unknown_one_is_none(stripe_standin, client):
+    stripe_standin.set_subscription("sub_1", customer="cus_1", status="past_due", metadata={"user_id": "7"})
+    found = client.retrieve_subscription("sub_1")
+    assert found is not None
+    assert (found.id, found.customer, found.status, found.plan, dict(found.metadata)) == (
+        "sub_1",
+        "cus_1",
+        "past_due",
+        "pro",
+        {"user_id": "7"},
+    )
+    assert client.retrieve_subscription("sub_unknown") is None
+
+
+def test_a_subscription_read_stripe_cannot_answer_is_unavailable(stripe_standin, client):
+    stripe_standin.set_subscription("sub_1", customer="cus_1")
+    stripe_standin.add_fault(method="GET", path=r"^/v1/subscriptions/", mode="error_500", times=3)
+    with pytest.raises(StripeUnavailable):
+        client.retrieve_subscription("sub_1")

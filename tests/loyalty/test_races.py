@@ -15,7 +15,7 @@ from audit.models import AuditEntry
 from core.actors import SystemActor
 from core.models import Claim
 from loyalty.models import DiscountStatus, LoyaltyDiscount, Subscription
-from loyalty.services import SubscriptionSnapshot, apply_loyalty, sync_subscription
+from loyalty.services import SubscriptionSnapshot, apply_loyalty, sync_subscription, take_read_ticket
 from tests.concurrency import race, wait_for_a_lock_waiter
 from tests.factories.accounts import UserFactory
 from tests.factories.loyalty import SubscriptionFactory
@@ -83,12 +83,20 @@ def test_six_concurrent_runs_over_200_subscribers_grant_each_anniversary_once(st
 def test_cancellation_racing_the_grant_leaves_no_usable_code(stripe_standin):
     """The deleted webhook lands before, during or after the tick's Stripe call: whichever commits
     first, no discount stays live and no code made for it stays usable at Stripe."""
-    stripe_standin.latency = 0.3  # every Stripe call takes 0.3 s, so the webhook can land mid-call
+    # Every code creation takes 0.3 s at Stripe, so the webhook (whose read of the subscription is
+    # quick) can land mid-call.
+    stripe_standin.execution_delay = 0.3
     offsets = [0.0, 0.1, 0.2, 0.3, 0.45, 0.6, 0.9, 1.2]
     paths = Counter()
     for round_no, offset in enumerate(offsets):
         user = UserFactory()
         subscription = SubscriptionFactory(user=user)
+        stripe_standin.set_subscription(  # what the webhook's read finds at Stripe
+            subscription.stripe_subscription_id,
+            customer=subscription.stripe_customer_id,
+            status="canceled",
+            metadata={"user_id": str(user.pk), "plan": "pro"},
+        )
         deleted = stripe_event(
             f"evt_del_{round_no}",
             "customer.subscription.deleted",
@@ -140,8 +148,8 @@ def test_a_cancellation_still_uncommitted_when_the_tick_looks_is_not_granted_pas
             plan="pro",
             pro_since=subscription.pro_started_at,
             event_created=timezone.now(),
+            read_ticket=take_read_ticket(stripe_subscription_id=subscription.stripe_subscription_id),
             user_id=subscription.user_id,
-            deleted=True,
         )
 
         def cancel(snapshot: SubscriptionSnapshot = snapshot) -> None:

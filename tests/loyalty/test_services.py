@@ -376,6 +376,25 @@ def test_5xx_that_outlast_the_sdk_retries_leave_the_row_pending_for_the_next_tic
     assert len(stripe_standin.promotion_codes) == 1 and len(mail.outbox) == 1
 
 
+def test_a_key_still_in_use_at_stripe_leaves_the_row_pending_and_the_next_tick_makes_one_code(stripe_standin):
+    # 409 idempotency_key_in_use: Stripe executed nothing for this attempt; the SDK retries it, and if
+    # the key is still busy after that, the row waits for the next tick and the same key.
+    SubscriptionFactory()
+    in_use = {"error": {"type": "idempotency_error", "code": "idempotency_key_in_use", "message": "in use"}}
+    stripe_standin.add_fault(method="POST", path=CREATE, mode="status", status=409, body=in_use, times=3)
+
+    assert tick()["failed"] == 1
+    discount = LoyaltyDiscount.objects.get()
+    assert discount.status == DiscountStatus.PENDING and "idempotency_key_in_use" in discount.last_error
+    assert not BeaconCount.objects.filter(kind="loyalty_stripe_rejected").exists()  # transient: no alarm
+
+    with time_machine.travel(timezone.now() + RESUME_AFTER + timedelta(minutes=1)):
+        assert tick()["applied"] == 1
+
+    assert len({r.headers["Idempotency-Key"] for r in creates(stripe_standin)}) == 1
+    assert len(stripe_standin.promotion_codes) == 1 and len(mail.outbox) == 1
+
+
 @pytest.mark.parametrize("mode", ["timeout_after_commit", "drop_after_commit", "error_500_after_commit"])
 def test_an_answer_lost_after_stripe_committed_is_replayed_for_the_same_key(stripe_standin, settings, mode):
     settings.STRIPE_TIMEOUT_SECONDS = 1.0  # the replay must answer within it, on a busy box too

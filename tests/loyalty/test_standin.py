@@ -50,7 +50,7 @@ def test_the_same_key_with_other_parameters_is_an_idempotency_error(stripe_stand
     assert len(stripe_standin.promotion_codes) == 1
 
 
-def test_a_key_in_flight_gets_409_idempotency_key_in_use(stripe_standin, stripe_url):
+def test_a_key_in_flight_gets_409_idempotency_key_in_use_and_one_code_is_made(stripe_standin, stripe_url):
     stripe_standin.execution_delay = 2.0  # the window for the second request: wide, whatever the machine
     first: list[httpx.Response] = []
     worker = threading.Thread(target=lambda: first.append(post(stripe_url, CODE, key="k1")))
@@ -61,7 +61,11 @@ def test_a_key_in_flight_gets_409_idempotency_key_in_use(stripe_standin, stripe_
     in_use = post(stripe_url, CODE, key="k1")
     worker.join(60)
 
-    assert in_use.status_code == 409 and in_use.json()["error"]["code"] == "idempotency_key_in_use"
+    assert in_use.status_code == 409
+    assert (in_use.json()["error"]["type"], in_use.json()["error"]["code"]) == (
+        "idempotency_error",
+        "idempotency_key_in_use",
+    )
     assert first[0].status_code == 200 and len(stripe_standin.promotion_codes) == 1
     assert post(stripe_url, CODE, key="k1").json() == first[0].json()  # once finished: replayed
 
@@ -198,3 +202,51 @@ def test_state_lists_coupons_and_codes_over_http(stripe_standin, stripe_url):
     state = httpx.get(f"{stripe_url}/__sandbox__/state").json()
     assert [c["id"] for c in state["coupons"]] == [DEFAULT_COUPON_ID]
     assert [p["code"] for p in state["promotion_codes"]] == ["LOYALTY1Y1"]
+
+
+# --- subscriptions ------------------------------------------------------------------------------
+
+
+def get_subscription(url: str, sub_id: str) -> httpx.Response:
+    return httpx.get(f"{url}/v1/subscriptions/{sub_id}", headers=AUTH, timeout=5)
+
+
+def test_a_subscription_is_read_as_it_is_now(stripe_standin, stripe_url):
+    stripe_standin.set_subscription("sub_1", customer="cus_1", metadata={"user_id": "7"}, start_date=1_700_000_000)
+    first = get_subscription(stripe_url, "sub_1").json()
+    assert (first["object"], first["customer"], first["status"], first["start_date"]) == (
+        "subscription",
+        "cus_1",
+        "active",
+        1_700_000_000,
+    )
+    assert first["items"]["data"][0]["price"]["lookup_key"] == "pro" and first["metadata"] == {"user_id": "7"}
+
+    stripe_standin.set_subscription("sub_1", status="past_due", plan="basic")
+    now = get_subscription(stripe_url, "sub_1").json()
+    assert (now["status"], now["items"]["data"][0]["price"]["lookup_key"]) == ("past_due", "basic")
+    assert get_subscription(stripe_url, "sub_1").status_code == 200  # reads change nothing, need no key
+
+
+def test_canceled_is_terminal_and_an_unknown_subscription_is_404(stripe_standin, stripe_url):
+    stripe_standin.set_subscription("sub_1", customer="cus_1", status="canceled")
+    stripe_standin.set_subscription("sub_1", status="active")  # Stripe never revives a canceled subscription
+    canceled = get_subscription(stripe_url, "sub_1").json()
+    assert canceled["status"] == "canceled" and canceled["canceled_at"] is not None
+
+    stripe_standin.forget_subscription("sub_1")
+    missing = get_subscription(stripe_url, "sub_1")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "resource_missing"
+    assert httpx.get(f"{stripe_url}/v1/subscriptions/sub_1", timeout=5).status_code == 401  # needs the key
+
+
+def test_a_subscription_can_be_set_over_http_for_a_stand_in_in_its_own_process(stripe_standin, stripe_url):
+    set_it = httpx.post(
+        f"{stripe_url}/__stripe__/subscriptions/sub_9", json={"customer": "cus_9", "status": "unpaid"}, timeout=5
+    )
+    assert set_it.status_code == 200 and get_subscription(stripe_url, "sub_9").json()["status"] == "unpaid"
+    bad = httpx.post(f"{stripe_url}/__stripe__/subscriptions/sub_9", json={"status": "sleeping"}, timeout=5)
+    assert bad.status_code == 400
+    httpx.post(f"{stripe_url}/__stripe__/subscriptions/sub_9", json={"forget": True}, timeout=5)
+    assert get_subscription(stripe_url, "sub_9").status_code == 404
+    assert [s["id"] for s in httpx.get(f"{stripe_url}/__sandbox__/state").json()["subscriptions"]] == []

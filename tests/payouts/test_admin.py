@@ -119,7 +119,7 @@ def test_bulk_reject_reports_refusals_per_row(kerem):
 
 
 def test_a_forged_transition_post_by_staff_without_the_permission_changes_nothing(wise):
-    # given: staff who may look at payouts (view + change) but not review them
+    # given: staff who may look at payouts (view + change) but not review them: not a super-admin
     staff = UserFactory(username="intern", is_staff=True)
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_payout", "change_payout"]))
     client = _login(staff)
@@ -131,7 +131,7 @@ def test_a_forged_transition_post_by_staff_without_the_permission_changes_nothin
     response = client.post(_change_url(payout), {"_transition": "approve", "_seen_status": "requested"}, follow=True)
 
     # then
-    assert _messages(response) == [f"#{payout.pk}: intern may not approve this payout."]
+    assert _messages(response) == [f"#{payout.pk}: Only super-admins may review payouts."]
     payout.refresh_from_db()
     assert payout.status == "requested" and payout.reviewed_by is None
     assert not AuditEntry.objects.exists() and wise.requests == []

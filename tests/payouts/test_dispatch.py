@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import time_machine
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from audit.models import AuditEntry, BeaconCount
@@ -123,6 +124,7 @@ def test_a_lost_funding_answer_is_never_funded_twice(wise):
     assert _run(dispatch_wise_transfer_task, payout.pk) == "busy"
     payout.refresh_from_db()
     assert payout.status == "processing" and payout.wise_funded_at is None
+    _ten_minutes_pass_for_the_lease(payout)
     with time_machine.travel(timezone.now() + timedelta(minutes=10), tick=True):
         assert _run(redispatch_stuck_payouts_task) == 1
     # then: it read the transfer (already funded) and did not fund again
@@ -180,6 +182,7 @@ def test_a_worker_killed_between_transfer_and_funding_is_taken_over_once(wise, w
     # when: Celery redelivers the task at once (acks_late), then the sweeper runs after the lease
     assert _run(dispatch_wise_transfer_task, payout.pk) == "busy"
     assert redispatch_stuck_payouts() == 0  # still inside the grace period
+    _ten_minutes_pass_for_the_lease(payout)
     with time_machine.travel(timezone.now() + timedelta(minutes=10), tick=True):
         assert redispatch_stuck_payouts() == 1
 
@@ -188,6 +191,14 @@ def test_a_worker_killed_between_transfer_and_funding_is_taken_over_once(wise, w
     assert payout.wise_funded_at is not None
     assert _at_wise(wise, payout) == (1, 1)
     assert len(wise.requests_to("POST", r"^/v1/transfers$")) == 1
+
+
+def _ten_minutes_pass_for_the_lease(payout: Payout) -> None:
+    """The sweeper's grace passes on our clock (time_machine); the dispatch claim's lease on the
+    database's, the one that decides it (core.claims): its expiry is moved 10 minutes back."""
+    Claim.objects.filter(key=dispatch_claim_key(payout_id=payout.pk, attempt=payout.attempt)).update(
+        lease_expires_at=F("lease_expires_at") - timedelta(minutes=10)
+    )
 
 
 def _spawn_dispatch(payout_id: int, wise_url: str, wise) -> subprocess.Popen:

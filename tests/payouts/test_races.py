@@ -6,6 +6,7 @@ won and exactly one (funded once), one audit row per won transition, a beacon pe
 """
 
 import random
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from django.test import Client
 from audit.models import AuditEntry, BeaconCount
 from core.errors import Conflict
 from payouts.keys import wise_transaction_id
-from payouts.models import Payout
+from payouts.models import Payout, PayoutApproval
 from payouts.selectors import available_balance
 from payouts.services import approve_payout, reject_payout, request_payout
 from tests.concurrency import race
@@ -187,3 +188,63 @@ def test_concurrent_requests_never_overdraw_the_balance():
         assert all(getattr(o.error, "code", None) == "insufficient_balance" for o in refused)
         assert Payout.objects.filter(affiliate=affiliate).count() == len(won)
         assert available_balance(affiliate=affiliate, currency="EUR") == Decimal("100.00") - amount * len(won) >= 0
+
+
+# --- dual approval --------------------------------------------------------------------------------
+
+DUAL_ROUNDS = 50
+LARGE = Decimal("1500.00")  # above the 1000.00 EUR threshold the dual-approval tests set
+
+
+def _approvers(payout: Payout) -> list[str]:
+    rows = PayoutApproval.objects.filter(payout=payout).order_by("id")
+    return list(rows.values_list("approver__username", flat=True))
+
+
+def test_two_second_approvers_at_once_one_wins_the_other_is_told_who(wise, reviewers, affiliate, settings):
+    """Above the threshold kerem approves first; ana and ines then approve at once. Each round:
+    exactly one moves the payout (one audit row for the won transition, one Wise transfer funded
+    once), the other gets 409 naming the winner and records no approval."""
+    settings.PAYOUT_DUAL_APPROVAL_THRESHOLD = "EUR=1000.00"
+    kerem, ana, ines = reviewers[:3]
+    (first,) = _logged_in([kerem])
+    wins: Counter = Counter()
+    for round_no in range(DUAL_ROUNDS):
+        payout = PayoutFactory(affiliate=affiliate, amount=LARGE)
+        assert _api_action(first, payout.pk, "approve")()[0] == 202  # 1 of 2
+        racers = [ana, ines] if round_no % 2 else [ines, ana]
+
+        outcomes = race([_api_action(client, payout.pk, "approve") for client in _logged_in(racers)])
+
+        assert all(o.ok for o in outcomes), [repr(o.error) for o in outcomes]
+        assert sorted(o.result[0] for o in outcomes) == [200, 409], (round_no, [o.result for o in outcomes])
+        winner = racers[next(o.index for o in outcomes if o.result[0] == 200)].username
+        body = next(o.result[1] for o in outcomes if o.result[0] == 409)
+        assert (body["error"], body["current_reviewer"]) == ("conflict", winner), body
+        assert body["current_status"] in {"approved", "processing"}
+        _assert_round(wise, payout, "approve", winner, losers=1)  # one audit row per transition, one transfer
+        assert _approvers(payout) == ["kerem", winner]  # the loser recorded nothing
+        wins[winner] += 1
+    assert len(wise.transfers) == len(wise.fundings) == DUAL_ROUNDS
+    assert _race_lost_beacons() == DUAL_ROUNDS
+    print(f"\n{DUAL_ROUNDS} second-approver rounds, wins {dict(wins)}, transfers {len(wise.transfers)}")
+
+
+def test_two_first_approvers_at_once_make_one_approval_not_two_firsts(wise, reviewers, affiliate, settings):
+    """Nobody has approved yet and kerem and ana approve at once: their approvals queue on the
+    payout's row, so one is the first (202) and the other the second (200, the transition); never
+    two "first" approvals that leave the payout requested with two approvals."""
+    settings.PAYOUT_DUAL_APPROVAL_THRESHOLD = "EUR=1000.00"
+    kerem, ana = reviewers[:2]
+    for round_no in range(DUAL_ROUNDS):
+        payout = PayoutFactory(affiliate=affiliate, amount=LARGE)
+        racers = [kerem, ana] if round_no % 2 else [ana, kerem]
+
+        outcomes = race([_api_action(client, payout.pk, "approve") for client in _logged_in(racers)])
+
+        assert sorted(o.result[0] for o in outcomes) == [200, 202], (round_no, [o.result for o in outcomes])
+        second = racers[next(o.index for o in outcomes if o.result[0] == 200)].username
+        first = racers[next(o.index for o in outcomes if o.result[0] == 202)].username
+        _assert_round(wise, payout, "approve", second, losers=1)
+        assert _approvers(payout) == [first, second]
+    assert len(wise.transfers) == len(wise.fundings) == DUAL_ROUNDS

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry, BeaconCount
 from core.models import Claim
-from pos_sync.keys import square_order_key, square_payment_key, sync_claim_key
+from pos_sync.keys import square_order_key, square_payment_key, square_reference_id, sync_claim_key
 from pos_sync.models import SyncJob, SyncJobStatus
 from pos_sync.services import drain_due_jobs, push_due_jobs, take_due_jobs
 from pos_sync.services.drain import BACKOFF_CAP, backoff_delay
@@ -44,7 +44,7 @@ def clock():
 
 def at_square(square, job: SyncJob) -> tuple[list[dict], list[dict]]:
     """(orders, payments) the stand-in holds for this job's order."""
-    orders = square.app.orders_with_reference(str(job.order_id))
+    orders = square.app.orders_with_reference(square_reference_id(job.order_id))
     payments = [p for o in orders for p in square.app.payments_for_order(o["id"])]
     return orders, payments
 
@@ -78,7 +78,12 @@ def test_a_due_job_is_pushed_once_with_keys_derived_from_the_order(square, clock
         order_call.body["idempotency_key"] == square_order_key(job.order_id) == f"posSync:{job.order_id}:square:order"
     )
     assert payment_call.body["idempotency_key"] == square_payment_key(job.order_id)
-    assert order_call.body["order"]["reference_id"] == str(job.order_id)
+    assert order_call.body["order"]["reference_id"] == square_reference_id(job.order_id) == f"bo-{job.order_id}"
+    assert order_call.body["order"]["metadata"] == {
+        "bo_order_id": str(job.order_id),
+        "bo_connection_id": str(job.order.connection_id),
+    }
+    assert payment_call.body["reference_id"] == f"bo-{job.order_id}"
     assert order_call.headers["Authorization"] == f"Bearer {SANDBOX_TOKEN}"
     claim = Claim.objects.get(key=sync_claim_key(order_id=job.order_id, provider="square", day=MORNING.date()))
     assert claim.key == f"pos-sync:{job.order_id}:square:2026-11-25"
@@ -172,7 +177,7 @@ def test_past_the_idempotency_window_the_retry_reads_square_before_creating(squa
     square.app.expire_idempotency()
     push_due_jobs()
 
-    # then: the order was found by reference_id and only the payment was created
+    # then: the order was found by our mark and only the payment was created
     job.refresh_from_db()
     orders, payments = at_square(square, job)
     assert job.status == SyncJobStatus.SUCCESS
@@ -219,8 +224,10 @@ def test_a_worker_killed_between_claim_and_push_is_pushed_once_later_the_same_da
     assert (held.selected, held.taken) == (1, 0)
     assert square.app.requests == []
 
-    # when: the lease has run out, later the same day
+    # when: the lease has run out, later the same day (the job's set-aside by our clock; the
+    # claim's lease by the database's, the one that decides it: core.claims)
     clock.shift(timedelta(minutes=11))
+    Claim.objects.filter(pk=claim.pk).update(lease_expires_at=claim.lease_expires_at - timedelta(minutes=11))
     assert timezone.now().date() == MORNING.date()
     later = push_due_jobs()
 

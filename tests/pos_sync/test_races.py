@@ -14,7 +14,7 @@ from django.utils import timezone
 from audit.models import AuditEntry, BeaconCount
 from core.actors import SystemActor
 from core.models import Claim
-from pos_sync.keys import sync_claim_key
+from pos_sync.keys import square_reference_id, sync_claim_key
 from pos_sync.models import Order, OrderStatus, PosConnection, SyncJob, SyncJobStatus
 from pos_sync.selectors import job_counts_by_status
 from pos_sync.services import drain_due_jobs, enqueue_sync_job
@@ -50,9 +50,9 @@ def assert_each_order_once_at_square(square, orders: list[int]) -> None:
     """Every order exactly once at the stand-in: one CreateOrder object and one payment per
     reference_id, nothing for anything else."""
     by_reference = Counter(o.get("reference_id") for o in square.app.orders.values())
-    assert by_reference == Counter(str(pk) for pk in orders)
+    assert by_reference == Counter(square_reference_id(pk) for pk in orders)
     paid = Counter(p.get("reference_id") for p in square.app.payments.values())
-    assert paid == Counter(str(pk) for pk in orders)
+    assert paid == Counter(square_reference_id(pk) for pk in orders)
     for order in square.app.orders.values():
         assert [t["payment_id"] for t in order["tenders"]] == [
             p["id"] for p in square.app.payments.values() if p["order_id"] == order["id"]

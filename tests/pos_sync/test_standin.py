@@ -206,3 +206,88 @@ def test_timeout_after_commit_creates_the_order_but_the_client_gives_up(square):
     assert create_order(sdk(square), "slow").id == next(iter(square.app.orders))
     assert len(square.app.orders) == 1
     assert len(square.app.requests_to("POST", r"^/v2/orders$")) == 2
+
+
+def test_order_metadata_is_kept_and_only_the_application_that_wrote_it_reads_it(square):
+    square.app.add_token("other-token", application="other-integration")
+    ours, theirs = sdk(square), sdk(square, token="other-token")
+    mine = ours.orders.create(
+        order={"location_id": "L1", "reference_id": "bo-7", "line_items": LINES, "metadata": {"bo_order_id": "7"}},
+        idempotency_key="m1",
+        request_options=NO_RETRIES,
+    ).order
+    forged = theirs.orders.create(
+        order={"location_id": "L1", "reference_id": "bo-7", "line_items": LINES, "metadata": {"bo_order_id": "7"}},
+        idempotency_key="m1",  # keys are per token: no clash with ours
+        request_options=NO_RETRIES,
+    ).order
+    assert mine.metadata == {"bo_order_id": "7"} and forged.metadata == {"bo_order_id": "7"}
+
+    def seen_by(client: Square) -> dict[str, dict | None]:
+        found = client.orders.search(location_ids=["L1"], request_options=NO_RETRIES).orders
+        return {o.id: o.metadata for o in found}
+
+    # every application finds both orders, each with its own entries only
+    assert seen_by(ours) == {mine.id: {"bo_order_id": "7"}, forged.id: None}
+    assert seen_by(theirs) == {mine.id: None, forged.id: {"bo_order_id": "7"}}
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {f"k{i}": "v" for i in range(11)},  # at most 10 entries
+        {"bad key": "v"},  # [a-zA-Z0-9_-]
+        {"k" * 61: "v"},  # at most 60 characters
+        {"k": "v" * 256},  # values at most 255
+    ],
+)
+def test_order_metadata_beyond_squares_limits_is_refused(square, metadata):
+    with pytest.raises(ApiError) as excinfo:
+        sdk(square).orders.create(
+            order={"location_id": "L1", "line_items": LINES, "metadata": metadata}, request_options=NO_RETRIES
+        )
+    assert excinfo.value.status_code == 400
+    assert square.app.orders == {}
+
+
+def test_search_orders_filters_by_state_and_an_inclusive_time_range(square):
+    client = sdk(square)
+    stamps = ["2026-11-01T10:00:00Z", "2026-11-02T10:00:00Z", "2026-11-03T10:00:00Z", "2026-11-04T10:00:00Z"]
+    made = [
+        square.app.add_order(location_id="L1", reference_id=str(i), line_items=LINES, created_at=t)
+        for i, t in enumerate(stamps)
+    ]
+    square.app.add_external_payment(order_id=made[1]["id"], amount=2500, currency="USD")  # COMPLETED now
+    square.app.add_order(location_id="L2", reference_id="elsewhere", line_items=LINES, created_at=stamps[1])
+
+    def search(**query_filter) -> list[str]:
+        query = {"filter": query_filter, "sort": {"sort_field": "CREATED_AT", "sort_order": "ASC"}}
+        found = client.orders.search(location_ids=["L1"], query=query, request_options=NO_RETRIES).orders or []
+        return [o.reference_id for o in found]
+
+    window = {"created_at": {"start_at": stamps[1], "end_at": stamps[2]}}
+    assert search(date_time_filter=window) == ["1", "2"]  # both ends inclusive, L1 only
+    assert search(date_time_filter=window, state_filter={"states": ["OPEN"]}) == ["2"]  # filters ANDed
+    assert search(state_filter={"states": ["COMPLETED"]}) == ["1"]
+    two_ranges = {**window, "closed_at": {"start_at": stamps[0]}}
+    with pytest.raises(ApiError) as excinfo:
+        search(date_time_filter=two_ranges)  # one time range at a time
+    assert excinfo.value.status_code == 400
+
+
+def test_a_paged_search_without_an_end_stops_at_the_time_of_its_first_request(square):
+    client = sdk(square)
+    since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    query = {
+        "filter": {"date_time_filter": {"created_at": {"start_at": since}}},
+        "sort": {"sort_field": "CREATED_AT", "sort_order": "ASC"},
+    }
+    first = [create_order(client, f"k{i}", reference_id=str(i)).id for i in range(3)]
+    page = client.orders.search(location_ids=["L1"], query=query, limit=2, request_options=NO_RETRIES)
+    later = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+    square.app.add_order(location_id="L1", reference_id="later", line_items=LINES, created_at=later)
+    rest = client.orders.search(
+        location_ids=["L1"], query=query, limit=2, cursor=page.cursor, request_options=NO_RETRIES
+    )
+    assert [o.id for o in page.orders] + [o.id for o in rest.orders] == first
+    assert rest.cursor is None

@@ -31,6 +31,7 @@ def test_the_scheduled_name_is_the_registered_drain_task(square):
         "dead": 0,
         "conflicts": 0,
         "handed_back": 0,
+        "lost": 0,
     }
     assert job.status == SyncJobStatus.SUCCESS
 

@@ -65,6 +65,7 @@ EXPECTED: dict[str, list[str]] = {
         "UPDATE pos_sync_syncjob",
         "UPDATE pos_sync_syncjob",
         "COMMIT",  # then Square over HTTP, outside any transaction
+        "UPDATE audit_claim",  # the heartbeat right before CreateOrder: renewed, so the job is still ours
         "BEGIN",  # record: the success and the claim's completion commit together
         "UPDATE pos_sync_syncjob",
         "INSERT audit_auditentry",

@@ -45,8 +45,10 @@ def test_same_key_with_other_parameters_is_refused(counter):
 
 
 def test_timeout_after_commit_creates_the_object_but_the_client_gives_up(counter):
-    httpx.post(f"{counter.url}/__sandbox__/faults",
-               json={"method": "POST", "path": "/things", "mode": "timeout_after_commit", "delay": 2.0})
+    httpx.post(
+        f"{counter.url}/__sandbox__/faults",
+        json={"method": "POST", "path": "/things", "mode": "timeout_after_commit", "delay": 2.0},
+    )
     with pytest.raises(httpx.TimeoutException):  # 1 s: room for the stand-in to commit first on a busy machine
         httpx.post(f"{counter.url}/things", json={"key": "k2"}, timeout=1.0)
     assert len(counter.app.things) == 1
