@@ -7,6 +7,7 @@ class PayoutsConfig(AppConfig):
     def ready(self) -> None:
         from audit.severity import Severity, register_beacon_kind
         from payouts.services.attempts import BOUNCED_AGAIN, PAID_AFTER_FAILURE
+        from payouts.services.dispatch import NO_RECIPIENT_SNAPSHOT
         from payouts.services.settlement import PAID_WITHOUT_RESERVATION
         from payouts.thresholds import dual_approval_thresholds
 
@@ -14,6 +15,7 @@ class PayoutsConfig(AppConfig):
         # with ImproperlyConfigured, instead of weakening the dual-approval rule at the first approval.
         dual_approval_thresholds()
 
-        # Money moved where only a human can settle it: the first of these alerts, not the fifth.
-        for kind in (PAID_AFTER_FAILURE, BOUNCED_AGAIN, PAID_WITHOUT_RESERVATION):
+        # Money moved where only a human can settle it, or nearly went to an account nobody
+        # approved: the first of these alerts, not the fifth.
+        for kind in (PAID_AFTER_FAILURE, BOUNCED_AGAIN, PAID_WITHOUT_RESERVATION, NO_RECIPIENT_SNAPSHOT):
             register_beacon_kind(kind, severity=Severity.CRITICAL, subject="payouts.Payout")

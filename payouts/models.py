@@ -80,6 +80,12 @@ class Payout(FSMModelMixin, models.Model):
     # A new attempt (failed -> requested) gets a new Wise customerTransactionId; retries of one
     # attempt reuse it, so Wise creates at most one transfer per attempt.
     attempt = models.PositiveIntegerField(default=1)
+    # The affiliate's Wise recipient as the winning approval read it, written in the approve's own
+    # guarded UPDATE: the dispatch pays this account only, never the affiliate's live one, so an
+    # edit of Affiliate.wise_recipient_id after approval cannot redirect the money. Null: no
+    # approval snapshotted it (the dispatch refuses it); "": approved while it had no recipient.
+    # The amount needs no snapshot: nothing changes it after the request (its reservation holds it).
+    approved_recipient_id = models.CharField(max_length=64, null=True, blank=True, default=None)
     wise_quote_id = models.CharField(max_length=64, blank=True)
     wise_transfer_id = models.CharField(max_length=64, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When approved -> processing won.")

@@ -11,6 +11,8 @@ Safety layers, in the order they act:
 3. provider idempotency: the transfer's customerTransactionId is derived only from (payout id,
    attempt), so a retry after a timeout gets the transfer Wise already made.
 4. funding has no key at Wise: read the transfer first and fund only one that still waits.
+The transfer goes to the recipient the approval snapshotted (Payout.approved_recipient_id), never
+to the affiliate's live one; a payout without that snapshot is failed with a critical beacon.
 No transaction is held open across an HTTP call: each result is recorded in its own short,
 guarded UPDATE (status = processing and the same attempt), on the attempt's own PayoutAttempt row
 (kept for ever: a retry never loses a transfer id) and on the payout's current-attempt columns.
@@ -43,6 +45,8 @@ from payouts.task_names import DISPATCH_WISE_TRANSFER
 logger = structlog.get_logger(__name__)
 DISPATCHER = SystemActor("task:dispatch_wise_transfer")
 SWEEPER = SystemActor("task:redispatch_stuck_payouts")
+# Critical: an approved payout reached the dispatch with no approved recipient (refused, not sent).
+NO_RECIPIENT_SNAPSHOT = "payout_recipient_not_snapshotted"
 # The dispatch lease must outlast the worst case of one dispatch, or a second worker could take
 # over a live one: 4 calls (quote, transfer, read, fund), each bounded by WISE_TIMEOUT_SECONDS per
 # httpx phase (connect, write, read: a fresh connection per call, so no pool wait), the client
@@ -159,8 +163,10 @@ def _start_processing(payout_id: int) -> Payout | None:
 
 
 def _send(client: WiseClient, payout: Payout) -> DispatchOutcome:
-    if not payout.affiliate.wise_recipient_id:
-        return _fail(payout, "The affiliate has no Wise recipient account.")
+    if payout.approved_recipient_id is None:
+        return _refuse_unsnapshotted(payout)
+    if not payout.approved_recipient_id:
+        return _fail(payout, "The affiliate had no Wise recipient account when the payout was approved.")
     try:
         quote_id = payout.wise_quote_id or _create_quote(client, payout)
         transfer_id = payout.wise_transfer_id or _create_transfer(client, payout, quote_id)
@@ -180,7 +186,7 @@ def _create_quote(client: WiseClient, payout: Payout) -> str:
 
 def _create_transfer(client: WiseClient, payout: Payout, quote_id: str) -> str:
     transfer = client.create_transfer(
-        target_account=payout.affiliate.wise_recipient_id,
+        target_account=payout.approved_recipient_id or "",  # the approved recipient, never the live one
         quote_id=quote_id,
         customer_transaction_id=wise_transaction_id(payout_id=payout.pk, attempt=payout.attempt),
         reference=f"Payout {payout.pk}",
@@ -233,6 +239,15 @@ def _record(payout: Payout, **values: object) -> None:
         raise DispatchAborted(payout.pk)
     for name, value in values.items():
         setattr(payout, name, value)
+
+
+def _refuse_unsnapshotted(payout: Payout) -> DispatchOutcome:
+    """No approval snapshotted a recipient (the migration gave every approved payout one): paying
+    the affiliate's live recipient would be paying an account nobody approved. Fail it (no money
+    moved; a transfer already made is never funded, and the retry waits for it to be cancelled)
+    with a critical beacon; a retry goes back to review, whose approval writes the snapshot."""
+    emit_beacon(NO_RECIPIENT_SNAPSHOT, object_id=payout.pk, attempt=payout.attempt)
+    return _fail(payout, "No approved Wise recipient was recorded for this payout: re-review it before it is sent.")
 
 
 def _fail(payout: Payout, reason: str) -> DispatchOutcome:

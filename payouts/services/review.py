@@ -8,8 +8,10 @@ Every decision is one guarded transition (audit.transitions): legality from the 
 payouts.models (422), the race guard `UPDATE ... WHERE status = <what the reviewer saw>` (409,
 naming who got there first), the transition permission for user actors (403, the same authority
 rule), the audit row in the same transaction, and the Wise dispatch scheduled on commit only
-when an approval won. Above the dual-approval threshold an approval is first recorded
-(payouts.services.approvals) and only the second, by another super-admin, is the transition.
+when an approval won; the approve's UPDATE also writes the affiliate's Wise recipient as the
+payout's `approved_recipient_id`, the only account the dispatch pays. Above the dual-approval
+threshold an approval is first recorded (payouts.services.approvals) and only the second, by
+another super-admin, is the transition.
 
 The books (payouts.services.books) move in the same transaction, right after the won transition
 (lock order: payout row, then the affiliate's account row): reject / cancel void the attempt's
@@ -112,7 +114,10 @@ def review_payout(
                 actor=actor,
                 expected=expected_status,
                 reason=reason,
-                changes=transition_changes(transition, actor=actor, reason=reason),
+                changes={
+                    **transition_changes(transition, actor=actor, reason=reason),
+                    **approval_snapshot(transition, payout),
+                },
                 on_commit=side_effect_of(transition, payout_id=payout.pk),
             )
         except Conflict as exc:
@@ -160,6 +165,15 @@ def transition_changes(transition: str, *, actor: Actor, reason: str = "") -> Ma
         # customerTransactionId cannot orphan one.
         return {**_WISE_RESET, "attempt": F("attempt") + 1, "reason": reason}
     return {"reason": reason} if reason else {}
+
+
+def approval_snapshot(transition: str, payout: Payout) -> Mapping[str, Any]:
+    """What a won approve fixes for the dispatch, in its own guarded UPDATE (no extra statement):
+    the Wise recipient as this review read it (the dual-approval path: as the approvals' snapshots
+    were checked against it). A retry or re-open goes back to review, so its approval snapshots anew."""
+    if transition != "approve":
+        return {}
+    return {"approved_recipient_id": payout.affiliate.wise_recipient_id}
 
 
 def book_transition(transition: str, *, payout: Payout) -> None:

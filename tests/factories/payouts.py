@@ -95,6 +95,10 @@ class PayoutFactory(factory.django.DjangoModelFactory):
     amount = Decimal("310.00")
     currency = "EUR"
     status = PayoutStatus.REQUESTED
+    # As the approve writes it: a payout made past review carries its affiliate's recipient then.
+    approved_recipient_id = factory.LazyAttribute(
+        lambda p: None if p.status in (PayoutStatus.REQUESTED, PayoutStatus.REJECTED) else p.affiliate.wise_recipient_id
+    )
 
     @factory.post_generation
     def books(obj, create, extracted, **kwargs):
