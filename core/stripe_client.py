@@ -28,26 +28,16 @@ from functools import lru_cache
 import stripe
 from django.conf import settings
 
+from core.provider_errors import ProviderCallError
+
 MAX_NETWORK_RETRIES = 2
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
 RESOURCE_MISSING = "resource_missing"
 
 
-class StripeError(Exception):
+class StripeError(ProviderCallError):
     """Ours, not the SDK's stripe.StripeError (which translated_errors turns into one of these)."""
-
-    retryable = False
-
-    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-
-    def describe(self) -> str:
-        status = f"HTTP {self.status}" if self.status else "no response"
-        return f"{type(self).__name__} ({status}{', ' + self.code if self.code else ''}): {self.message}"
 
 
 class StripeUnavailable(StripeError):

@@ -22,24 +22,16 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from core.provider_errors import ProviderCallError
+
 Json = dict[str, Any]
 WAITING_FOR_FUNDING = "incoming_payment_waiting"
 FUNDING_COMPLETED = "COMPLETED"
 RETRYABLE_STATUSES = frozenset({408, 429})
 
 
-class WiseError(Exception):
-    retryable = False
-
-    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-
-    def describe(self) -> str:
-        status = f"HTTP {self.status}" if self.status else "no response"
-        return f"{type(self).__name__} ({status}{', ' + self.code if self.code else ''}): {self.message}"
+class WiseError(ProviderCallError):
+    pass
 
 
 class WiseUnavailable(WiseError):

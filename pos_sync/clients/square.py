@@ -36,6 +36,7 @@ from square import Square
 from square.core.api_error import ApiError
 from square.core.request_options import RequestOptions
 
+from core.provider_errors import ProviderCallError
 from pos_sync.clients import sdk_type_hints
 
 sdk_type_hints.install()  # a third of a push's CPU otherwise; see the module
@@ -45,18 +46,8 @@ RETRYABLE_STATUSES = {408, 409, 429}
 SEARCH_PAGE_SIZE = 500
 
 
-class SquareError(Exception):
-    retryable = False
-
-    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-
-    def describe(self) -> str:
-        status = f"HTTP {self.status}" if self.status else "no response"
-        return f"{type(self).__name__} ({status}{', ' + self.code if self.code else ''}): {self.message}"
+class SquareError(ProviderCallError):
+    pass
 
 
 class SquareUnavailable(SquareError):
