@@ -47,7 +47,7 @@ from tests.factories.pos_sync import OrderFactory, SyncJobFactory
 from tests.proof.conftest import summary_line
 
 KNOWN_IDS = 8  # world() creates low ids of every kind (sequences reset): 7 payouts, 5 orders, ...
-MAX_EXAMPLES = int(os.environ.get("PROOF_FUZZ_EXAMPLES", "30"))
+MAX_EXAMPLES = int(os.environ.get("PROOF_FUZZ_EXAMPLES", "20"))
 SEED = int(os.environ.get("PROOF_FUZZ_SEED", "20261125"))
 # Values that random generation reaches rarely but that break web apps: PostgreSQL refuses NUL in
 # text (a 500 if it reaches a query), integers past bigint, numbers as strings, path tricks.
