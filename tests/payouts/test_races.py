@@ -248,4 +248,4 @@ def test_two_first_approvers_at_once_make_one_approval_not_two_firsts(wise, revi
         first = racers[next(o.index for o in outcomes if o.result[0] == 202)].username
         _assert_round(wise, payout, "approve", second, losers=1)
         assert _approvers(payout) == [first, second]
-    assert len(wise.transfers) == len(wise.fundings) == DUAL_ROUNDS
+    assert len(wise.transfers) == len(wise.fundings) == FIRST_APPROVER_ROUNDS
