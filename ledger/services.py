@@ -57,21 +57,8 @@ COMPARED_FIELDS = (
     "pending_id",
     "reference",
 )
-_TRANSFER_COLUMNS = ", ".join(
-    f'"{name}"'
-    for name in (
-        "id",
-        "debit_account_id",
-        "credit_account_id",
-        "amount",
-        "currency",
-        "kind",
-        "flag",
-        "pending_id",
-        "reference",
-        "created_at",
-    )
-)
+# id, the fields a replay is compared on (in _Spec.columns() order), created_at: the parameters follow it.
+_TRANSFER_COLUMNS = ", ".join(f'"{name}"' for name in ("id", *COMPARED_FIELDS, "created_at"))
 # INSERT ... ON CONFLICT DO NOTHING: any UNIQUE (the id, a resolution's pending_id) -> no row back.
 _INSERT_TRANSFER = (
     f'INSERT INTO "ledger_transfer" ({_TRANSFER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
