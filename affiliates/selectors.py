@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, TypeAlias, TypedDict
 from django.conf import settings
 from django.db.models import Case, DecimalField, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncWeek
+from django.utils import timezone
 
 from affiliates.errors import AffiliateErrorCode
 from affiliates.models import Affiliate, Commission, CommissionStatus, Referral, Tier, TierEvent, TierEventStatus
+from core import currencies
 from core.errors import NotFound
 
 if TYPE_CHECKING:
@@ -160,3 +162,62 @@ def commission_for(*, affiliate: Affiliate, commission_id: int) -> Commission:
     if commission is None:
         raise NotFound(f"Commission #{commission_id} not found.", code=AffiliateErrorCode.COMMISSION_NOT_FOUND)
     return commission
+
+
+# --- what the affiliate's own pages show about its commissions ---------------------------------
+
+
+def commission_hold() -> timedelta:
+    """How long a commission stays pending before it is payable: approve_held_commissions approves
+    a pending, undisputed commission once it is COMMISSION_HOLD_DAYS old (refunds and disputes
+    usually arrive within that window)."""
+    return timedelta(days=settings.COMMISSION_HOLD_DAYS)
+
+
+def payable_from(commission: Commission) -> date | None:
+    """The day a pending commission becomes payable (approved and added to the balance); None for
+    one that is not pending (approved is payable now, reversed never is) or is disputed (held until
+    the dispute is decided, however old it is). The hourly approval tick may land up to an hour after."""
+    if commission.status != CommissionStatus.PENDING or commission.disputed:
+        return None
+    return timezone.localdate(commission.created_at + commission_hold())
+
+
+@dataclass(frozen=True)
+class Earnings:
+    """One currency's commissions: `earned` is approved money net of refunds taken back (what the
+    affiliate has earned for good, paid out or not); `pending` is still in its hold period."""
+
+    currency: str
+    earned: Decimal
+    pending: Decimal
+
+
+def lifetime_earnings(*, affiliate: Affiliate) -> list[Earnings]:
+    """Per currency, program currency first, in one GROUP BY query. Amounts are stored with the
+    currency's own precision, so their sums are exact; reversed_minor (refunds taken back from a
+    commission still approved or pending) is subtracted in minor units."""
+    rows = (
+        Commission.objects.filter(affiliate=affiliate)
+        .values("currency")
+        .annotate(
+            earned=Sum("amount", filter=Q(status=CommissionStatus.APPROVED), default=ZERO),
+            earned_back=Sum("reversed_minor", filter=Q(status=CommissionStatus.APPROVED), default=0),
+            pending=Sum("amount", filter=Q(status=CommissionStatus.PENDING), default=ZERO),
+            pending_back=Sum("reversed_minor", filter=Q(status=CommissionStatus.PENDING), default=0),
+        )
+        .order_by("currency")
+    )
+    totals = [
+        Earnings(
+            currency=row["currency"],
+            earned=_net(row["earned"], row["earned_back"], row["currency"]),
+            pending=_net(row["pending"], row["pending_back"], row["currency"]),
+        )
+        for row in rows
+    ]
+    return sorted(totals, key=lambda total: total.currency != settings.AFFILIATE_CURRENCY)
+
+
+def _net(amount: Decimal, taken_back_minor: int, currency: str) -> Decimal:
+    return currencies.from_minor(currencies.to_minor(Decimal(amount), currency) - taken_back_minor, currency)

@@ -25,3 +25,23 @@ class AuditConfig(AppConfig):
         )
         # audit.chain.AUDIT_TRAIL_BROKEN: an audit row edited, inserted or deleted outside the receiver.
         register_beacon_kind("audit_trail_broken", severity=Severity.CRITICAL)
+        self._connect_field_trail()
+
+    def _connect_field_trail(self) -> None:
+        from django.db import connections
+        from django.db.backends.signals import connection_created
+        from django.db.models.signals import post_migrate
+
+        from audit.field_trail import attach_context_source, install_triggers
+
+        # Every connection tells the trail's triggers who acts; every migrate (re)installs them
+        # from the apps' track() declarations, which their ready() made before any migrate runs.
+        connection_created.connect(
+            lambda connection, **_: attach_context_source(connection), weak=False, dispatch_uid="audit.field_trail"
+        )
+        post_migrate.connect(
+            lambda using, **_: install_triggers(connections[using]),
+            sender=self,
+            weak=False,
+            dispatch_uid="audit.field_trail_install",
+        )

@@ -95,3 +95,38 @@ class BeaconAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} x {self.kind} in the hour from {self.hour:%Y-%m-%d %H:00}"
+
+
+class FieldChange(models.Model):
+    """One change of one money-relevant field (where money goes, what allows it to move, how much
+    is earned), written by a database trigger in the statement that changed it (audit.field_trail):
+    an admin form, a service, a queryset update, a shell or raw SQL alike. Append-only (a trigger
+    refuses UPDATE and DELETE). A secret field records that it changed, never its value."""
+
+    class Operation(models.TextChoices):
+        CREATED = "insert", "created"
+        CHANGED = "update", "changed"
+        DELETED = "delete", "deleted"
+
+    model = models.CharField(max_length=100, help_text="App label and model, e.g. affiliates.affiliate.")
+    object_id = models.CharField(max_length=64)
+    field = models.CharField(max_length=64)
+    operation = models.CharField(max_length=6, choices=Operation.choices)
+    old_value = models.TextField(null=True, blank=True)
+    new_value = models.TextField(null=True, blank=True)
+    value_hidden = models.BooleanField(default=False, help_text="A secret: only the fact of the change is kept.")
+    currency = models.CharField(max_length=3, blank=True, help_text="For an amount: its currency.")
+    # No foreign key: the row is written by a trigger and must outlive anything it names.
+    actor_id = models.IntegerField(null=True, blank=True, help_text="The signed-in user, if any.")
+    actor_label = models.CharField(
+        max_length=150, blank=True, help_text="Username, system job, or empty when nothing said who (raw SQL)."
+    )
+    correlation_id = models.CharField(max_length=64, blank=True, help_text="Request or task id.")
+    at = models.DateTimeField(help_text="The database's clock when the change was written.")
+
+    class Meta:
+        indexes = [models.Index(fields=["model", "object_id", "-id"], name="field_change_obj_latest")]
+
+    def __str__(self) -> str:
+        who = self.actor_label or "?"
+        return f"{self.model} #{self.object_id} {self.field} {self.get_operation_display()} by {who}"

@@ -16,7 +16,7 @@ from audit.chain import CONTENT_FIELDS, chain_hash, content_digest
 from audit.models import AuditEntry
 from audit.signals import transition_committed
 from core.actors import Actor, actor_label, actor_user
-from core.context import correlation_id, current_correlation_id
+from core.context import acting_system, correlation_id, current_correlation_id
 from core.signals import beacon_requested, enqueue_failed
 
 
@@ -133,8 +133,9 @@ def _plain_insert_sql(using: str) -> str:
 
 
 @task_prerun.connect(dispatch_uid="audit.task_context")
-def bind_task_context(task_id: str | None = None, **_: Any) -> None:
+def bind_task_context(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     correlation_id.set(f"task-{task_id}" if task_id else "")
+    acting_system.set(f"task:{getattr(task, 'name', '') or '?'}")
     structlog.contextvars.bind_contextvars(task_id=task_id)
 
 
@@ -143,6 +144,7 @@ def task_teardown(**_: Any) -> None:
     flush_pending_beacons()
     structlog.contextvars.unbind_contextvars("task_id")
     correlation_id.set("")
+    acting_system.set("")
 
 
 @receiver(request_finished, dispatch_uid="audit.request_teardown")

@@ -6,7 +6,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Model, Q, QuerySet, Sum
 from django.utils import timezone
 
-from audit.models import AuditEntry, BeaconAlert, BeaconCount, CriticalBeacon
+from audit.checks import fsm_state_fields
+from audit.models import AuditEntry, BeaconAlert, BeaconCount, CriticalBeacon, FieldChange
 from audit.severity import beacon_kind
 from core.admin_links import admin_change_path
 
@@ -23,6 +24,17 @@ def history_for(obj: Model) -> QuerySet[AuditEntry]:
         .select_related("actor")
         .order_by("-id")
     )
+
+
+def field_changes_for(obj: Model, *, field: str | None = None) -> QuerySet[FieldChange]:
+    """The recorded changes of one object's tracked fields (audit.field_trail), newest first."""
+    changes = FieldChange.objects.filter(model=obj._meta.label_lower, object_id=str(obj.pk))
+    return (changes.filter(field=field) if field else changes).order_by("-id")
+
+
+def last_field_change(obj: Model, field: str) -> FieldChange | None:
+    """When, by whom and from what one tracked field got its current value; None if never recorded."""
+    return field_changes_for(obj, field=field).first()
 
 
 def open_alerts() -> QuerySet[BeaconAlert]:
@@ -71,3 +83,13 @@ def beacon_counts_by_outcome(*, since: datetime) -> dict[str, int]:
         refused=Sum("count", filter=Q(kind__endswith="transition_refused"), default=0),
         all=Sum("count", default=0),
     )
+
+
+def audited_content_types() -> list[ContentType]:
+    """The types of record the audit trail can hold: every model with a django-fsm state field (each
+    of its moves writes a row, audit.checks), and any other type that has rows (a model whose state
+    field was since removed), ordered by name."""
+    declared = ContentType.objects.get_for_models(*(model for model, _fields in fsm_state_fields())).values()
+    with_rows = ContentType.objects.filter(pk__in=AuditEntry.objects.values("content_type_id"))
+    found = {content_type.pk: content_type for content_type in [*declared, *with_rows]}
+    return sorted(found.values(), key=lambda content_type: (str(content_type), content_type.pk))

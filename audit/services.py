@@ -94,7 +94,7 @@ def _critical_mail(alert: BeaconAlert) -> tuple[str, str]:
         name, path = beacon_subject(beacon)
         lines += ["", f"{name or alert.kind} at {beacon.at:%Y-%m-%d %H:%M:%S} UTC"]
         lines += [f"  {absolute_url(path)}"] if path else []
-        lines += [f"  details: {json.dumps(beacon.details, sort_keys=True)}"]
+        lines += [f"  details: {json.dumps(beacon.details, sort_keys=True, ensure_ascii=False)}"]  # '€', not '\u20ac'
     lines += ["", f"All of them: {_changelist_url('admin:audit_criticalbeacon_changelist', kind=alert.kind)}"]
     first = beacon_subject(seen[0])[0] if seen else None
     return f"CRITICAL {alert.kind}" + (f": {first}" if first else ""), "\n".join(lines)

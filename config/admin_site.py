@@ -16,8 +16,22 @@ from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
+
+from config.selectors import attention_summary
+from core.money import format_totals
+from core.permissions import is_super_admin
+
+# The admin sections that libraries bring, named for the people who use them.
+THIRD_PARTY_SECTION_NAMES = {
+    "auth": "People and permissions",
+    "authtoken": "API access tokens",
+    "axes": "Sign-in attempts and lockouts",
+    "otp_totp": "Second-factor devices (TOTP)",
+    "django_celery_beat": "Scheduled jobs (technical)",
+}
 
 
 class AdminLoginForm(OTPAdminAuthenticationForm):
@@ -41,6 +55,9 @@ class BackOfficeAdminSite(OTPAdminSite):
     second factor switched by settings.ADMIN_REQUIRE_OTP, read when the site is built at start-up."""
 
     login_form: type[AuthenticationForm] | None = AdminLoginForm
+    site_header = "Back office"
+    site_title = "Back office"
+    index_title = "What needs attention, and every record"
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
@@ -53,3 +70,20 @@ class BackOfficeAdminSite(OTPAdminSite):
         if self.require_otp:
             return bool(super().has_permission(request))
         return AdminSite.has_permission(self, request)
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
+        """Libraries' sections under names for finance staff, not their package names."""
+        app_list = super().get_app_list(request, app_label)
+        for app in app_list:
+            app["name"] = THIRD_PARTY_SECTION_NAMES.get(app["app_label"], app["name"])
+        return app_list
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        """The index, with one summary of what needs attention for super-admins (who act on it):
+        templates/admin/index.html draws it from config.selectors.attention_summary."""
+        context = dict(extra_context or {})
+        if is_super_admin(request.user):
+            summary = attention_summary()
+            context["attention"] = summary
+            context["pending_review_amounts"] = format_totals(summary.pending_review.totals)
+        return super().index(request, extra_context=context)

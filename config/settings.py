@@ -14,6 +14,7 @@ import structlog
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from config.topology import broker_settings, pooled_database
 from core.published_defaults import PUBLISHED_DEFAULTS, is_published
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as our own static files: /api/docs/ works offline
     "django_celery_beat",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -123,11 +125,17 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 # Default: a SQLite file for the demo. Tests and production set DATABASE_URL to PostgreSQL;
-# the concurrency guarantees are proven on PostgreSQL only.
+# the concurrency guarantees are proven on PostgreSQL only. Behind PgBouncer in transaction pooling
+# mode set DATABASE_POOL_MODE=transaction (config.topology; docs/DEPLOYMENT.md): no server-side
+# cursors or prepared statements, persistent client connections (DB_CONN_MAX_AGE, default 60 s there).
+DATABASE_POOL_MODE = env.str("DATABASE_POOL_MODE", default="session")
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'demo.sqlite3'}"),
+    "default": pooled_database(
+        env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'demo.sqlite3'}"),
+        pool_mode=DATABASE_POOL_MODE,
+        conn_max_age=env.int("DB_CONN_MAX_AGE", default=None),
+    ),
 }
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs web, worker and beat on one file: wait for the write lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30})
@@ -220,27 +228,31 @@ SPECTACULAR_SETTINGS = {
         "PayoutStatusEnum": "payouts.models.PayoutStatus",
         "DiscountStatusEnum": "loyalty.models.DiscountStatus",
     },
+    # The docs pages load their scripts and styles from our static files, not from a CDN: they work
+    # offline and behind a firewall (drf-spectacular-sidecar ships them; pinned in requirements.txt).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery ---------------------------------------------------------------------------------
 # Default: kombu's filesystem transport, an embedded broker that needs no server (demo only).
+# Production: redis://... (visibility-timeout redelivery) or amqp://... (RabbitMQ: a quorum queue,
+# publisher confirms, per-delivery acks); config.topology and docs/DEPLOYMENT.md say when to pick which.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir),
-        "data_folder_out": str(_broker_dir),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),  # kombu's default is ./control, in the cwd
-        "store_processed": False,
-    }
-else:
-    # Keep countdowns well below this: an unacknowledged message is delivered again after it.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+_broker = broker_settings(
+    CELERY_BROKER_URL, visibility_timeout=env.int("CELERY_VISIBILITY_TIMEOUT", default=3600), var_dir=VAR_DIR
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = _broker.transport_options
+CELERY_TASK_QUEUES = _broker.task_queues  # None: Celery's default queue "celery", classic
+CELERY_TASK_DEFAULT_QUEUE_TYPE = _broker.queue_type
+CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = _broker.queue_type
+CELERY_TASK_DEFAULT_EXCHANGE_TYPE = _broker.exchange_type
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True  # a crash redelivers instead of losing; every task is idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One task reserved per worker process: every task, the money ones included (the Wise dispatch), shares
+# the one queue, and a message a busy or dying worker holds is one nobody else can run meanwhile.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep the structured LOGGING below in workers too
 CELERY_TASK_SERIALIZER = "json"

@@ -6,7 +6,7 @@ trial balance pages are for super-admins only."""
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.contrib.admin.utils import quote
@@ -20,13 +20,30 @@ from django.utils.html import format_html
 
 from core.admin_base import ReadOnlyAdmin
 from core.admin_links import admin_change_path
+from core.admin_money import Money, money_column
 from core.currencies import from_minor
 from ledger import selectors
 from ledger.models import Account, Transfer
 
 
-def _major(minor: int | None, currency: str) -> Decimal | str:
-    return "-" if minor is None else from_minor(int(minor), currency)
+def _money(minor: int | None, currency: str) -> Money | None:
+    """A ledger amount (integer minor units) as what core.admin_money shows: '$7.50'."""
+    return None if minor is None else (from_minor(int(minor), currency), currency)
+
+
+def account_balance(account: Account) -> selectors.Balance:
+    """Tracked accounts answer from the row already loaded; a platform account sums its transfers
+    (once per row on a page: the columns below share it)."""
+    cached: selectors.Balance | None = getattr(account, "_admin_balance", None)
+    if cached is None:
+        if account.tracks_balance:
+            cached = selectors.Balance(
+                account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted
+            )
+        else:
+            cached = selectors.balance(account)
+        account._admin_balance = cached  # type: ignore[attr-defined]
+    return cached
 
 
 @dataclass(frozen=True)
@@ -113,15 +130,28 @@ class AccountAdmin(ReadOnlyAdmin):
         "id",
         "kind",
         "owner_id",
-        "currency",
         "enforce_balance",
-        "credits_posted",
-        "debits_posted",
-        "debits_pending",
-        "credits_pending",
+        "posted_display",
+        "held_display",
         "available_display",
         "statement_link",
     ]
+    # The change page (view only): the balances in money, whether the account keeps them or not.
+    fields: ClassVar[tuple[str, ...]] = (
+        "kind",
+        "owner_id",
+        "currency",
+        "enforce_balance",
+        "posted_display",
+        "held_display",
+        "available_display",
+        "credits_posted_display",
+        "debits_posted_display",
+        "credits_pending_display",
+        "statement_link",
+        "created_at",
+    )
+    readonly_fields = fields
     list_filter = ["kind", "currency", "enforce_balance"]
     search_fields = ["owner_id"]
 
@@ -168,13 +198,29 @@ class AccountAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/ledger/account_statement.html", context)
 
-    @admin.display(description="available (major units)")
-    def available_display(self, obj: Account) -> Decimal | str:
-        # Tracked accounts answer from the row already loaded; a platform account sums its transfers.
-        bal = selectors.Balance(obj.debits_pending, obj.debits_posted, obj.credits_pending, obj.credits_posted)
-        if not obj.tracks_balance:
-            bal = selectors.balance(obj)
-        return _major(bal.available, obj.currency)
+    @money_column("Balance (posted)")
+    def posted_display(self, obj: Account) -> Money | None:
+        return _money(account_balance(obj).posted, obj.currency)
+
+    @money_column("Held for payouts")
+    def held_display(self, obj: Account) -> Money | None:
+        return _money(account_balance(obj).debits_pending, obj.currency)
+
+    @money_column("Available")
+    def available_display(self, obj: Account) -> Money | None:
+        return _money(account_balance(obj).available, obj.currency)
+
+    @money_column("Posted credits")
+    def credits_posted_display(self, obj: Account) -> Money | None:
+        return _money(account_balance(obj).credits_posted, obj.currency)
+
+    @money_column("Posted debits")
+    def debits_posted_display(self, obj: Account) -> Money | None:
+        return _money(account_balance(obj).debits_posted, obj.currency)
+
+    @money_column("Held credits")
+    def credits_pending_display(self, obj: Account) -> Money | None:
+        return _money(account_balance(obj).credits_pending, obj.currency)
 
     @admin.display(description="statement")
     def statement_link(self, obj: Account) -> str:
@@ -217,20 +263,36 @@ class TransferAdmin(ReadOnlyAdmin):
         "debit_account",
         "credit_account",
         "amount_display",
-        "currency",
         "pending",
         "reference",
         "running_balance_display",
     ]
+    fields: ClassVar[tuple[str, ...]] = (
+        "id",
+        "created_at",
+        "kind",
+        "flag",
+        "amount_display",
+        "debit_account",
+        "credit_account",
+        "pending",
+        "reference_link",
+    )
+    readonly_fields = fields
     list_filter = [AccountStatementFilter, "flag", "kind", "currency"]
     search_fields = ["id", "reference"]
     list_select_related = ["debit_account", "credit_account"]
     ordering = ["-created_at", "-id"]
 
-    @admin.display(description="amount")
-    def amount_display(self, obj: Transfer) -> Decimal | str:
-        return _major(obj.amount, obj.currency)
+    @money_column("Amount", ordering="amount")
+    def amount_display(self, obj: Transfer) -> Money | None:
+        return _money(obj.amount, obj.currency)
 
-    @admin.display(description="running balance (statement)")
-    def running_balance_display(self, obj: Transfer) -> Decimal | str:
-        return _major(getattr(obj, "running_balance", None), obj.currency)
+    @money_column("Running balance (statement)")
+    def running_balance_display(self, obj: Transfer) -> Money | None:
+        return _money(getattr(obj, "running_balance", None), obj.currency)
+
+    @admin.display(description="records")
+    def reference_link(self, obj: Transfer) -> str:
+        url = reference_url(obj.reference)
+        return format_html('<a href="{}">{}</a>', url, obj.reference) if url else (obj.reference or "-")

@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class LedgerConfig(AppConfig):
     name = "ledger"
-    verbose_name = "Ledger"
+    verbose_name = "Ledger (the books)"

@@ -23,13 +23,24 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import Count, F, Q
 
-from core.currencies import known_currencies
+from core.currencies import from_minor, known_currencies
+from core.errors import ValidationError
+from core.money import format_money
 from core.signals import beacon_requested
 from ledger.models import OVERDRAFT_KINDS, RESOLUTION_FLAGS, Account, Transfer, TransferFlag
 from ledger.selectors import COLUMNS, Balance, TrialBalanceRow, account_balances, derived_balances, trial_balance
 
 LEDGER_CHECK_FAILED = "ledger_check_failed"  # a critical beacon kind (declared in AuditConfig.ready())
 MAX_FINDINGS_IN_BEACON = 20
+
+
+def money(minor: int, currency: str) -> str:
+    """An amount in a finding as money ('€10.05'): findings are read in the alert mail and the
+    command's output. An unknown currency (itself a finding) keeps its raw minor units."""
+    try:
+        return format_money(from_minor(int(minor), currency), currency)
+    except ValidationError:
+        return f"{minor} (minor units of {currency!r})"
 
 
 @dataclass(frozen=True)
@@ -126,27 +137,29 @@ def _trial_balance(rows: list[TrialBalanceRow]) -> Iterator[Finding]:
         if row.debits_posted != row.credits_posted:
             yield Finding(
                 "trial_balance",
-                f"{row.currency}: posted debits {row.debits_posted} != posted credits {row.credits_posted} "
-                f"(difference {row.debits_posted - row.credits_posted})",
+                f"{row.currency}: posted debits {money(row.debits_posted, row.currency)} != posted credits "
+                f"{money(row.credits_posted, row.currency)} "
+                f"(difference {money(row.debits_posted - row.credits_posted, row.currency)})",
             )
         if row.debits_pending != row.credits_pending:
             yield Finding(
                 "trial_balance",
-                f"{row.currency}: pending debits {row.debits_pending} != pending credits {row.credits_pending}",
+                f"{row.currency}: pending debits {money(row.debits_pending, row.currency)} != pending credits "
+                f"{money(row.credits_pending, row.currency)}",
             )
 
 
 def _columns(accounts: list[Account], derived: dict[int, Balance]) -> Iterator[Finding]:
     for account in accounts:
         expected = derived.get(account.pk, Balance()) if account.tracks_balance else Balance()
-        source = "the sum of its transfers" if account.tracks_balance else "0 (untracked account)"
+        source = "the sum of its transfers" if account.tracks_balance else "what an untracked account holds"
         for column in COLUMNS:
             have, want = getattr(account, column), getattr(expected, column)
             if have != want:
                 yield Finding(
                     "columns",
-                    f"account {account.pk} ({account}): {column} = {have}, {source} = {want} "
-                    f"(difference {have - want})",
+                    f"account {account.pk} ({account}): {column} = {money(have, account.currency)}, "
+                    f"{source} = {money(want, account.currency)} (difference {money(have - want, account.currency)})",
                     account_id=account.pk,
                 )
 
@@ -184,7 +197,8 @@ def _resolution_findings(row: dict[str, object]) -> Iterator[Finding]:
     if (row["flag"] == TransferFlag.POST_PENDING and amount > held) or (  # type: ignore[operator]
         row["flag"] == TransferFlag.VOID_PENDING and amount != held
     ):
-        yield Finding("resolution", f"{this} ({row['flag']}) has amount {amount}, beyond what {pending} held")
+        shown = money(int(amount), str(row["currency"]))  # type: ignore[call-overload]
+        yield Finding("resolution", f"{this} ({row['flag']}) has amount {shown}, beyond what {pending} held")
 
 
 def _currencies(accounts: list[Account]) -> Iterator[Finding]:
@@ -212,6 +226,7 @@ def _overdrafts(accounts: list[Account]) -> Iterator[Finding]:
         yield Finding(
             "overdraft",
             f"account {pk} ({account}) is below zero "
-            f"({account.credits_posted - account.debits_posted - account.debits_pending}) with no reversal",
+            f"({money(account.credits_posted - account.debits_posted - account.debits_pending, account.currency)}) "
+            "with no reversal",
             account_id=pk,
         )

@@ -53,28 +53,45 @@ OVERDRAFT_KINDS = frozenset({TransferKind.COMMISSION_REVERSED, TransferKind.PAYO
 
 
 class TransferFlag(models.TextChoices):
-    PLAIN = "plain", "Single-phase"
-    PENDING = "pending", "Pending (reservation)"
-    POST_PENDING = "post_pending", "Posts a pending transfer"
-    VOID_PENDING = "void_pending", "Voids a pending transfer"
+    PLAIN = "plain", "Posted directly"
+    PENDING = "pending", "Held (reservation)"
+    POST_PENDING = "post_pending", "Hold posted"
+    VOID_PENDING = "void_pending", "Hold released"
 
 
 RESOLUTION_FLAGS = (TransferFlag.POST_PENDING, TransferFlag.VOID_PENDING)
 POSTED_FLAGS = (TransferFlag.PLAIN, TransferFlag.POST_PENDING)
 
 
+IN_MINOR_UNITS = "In the currency's smallest unit (e.g. cents)."
+
+
 class Account(models.Model):
-    kind = models.CharField(max_length=32, choices=AccountKind.choices)
-    owner_id = models.CharField(max_length=64, blank=True, default="", help_text="Blank for platform accounts.")
+    kind = models.CharField("account type", max_length=32, choices=AccountKind.choices)
+    owner_id = models.CharField(
+        "owner",
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The affiliate (its number) for a payable account; blank for the platform's own accounts.",
+    )
     currency = models.CharField(max_length=3)
-    tracks_balance = models.BooleanField(default=False)
-    enforce_balance = models.BooleanField(default=False, help_text="Debits must not exceed credits.")
+    tracks_balance = models.BooleanField(
+        "keeps its balance", default=False, help_text="Its balance is kept on the account (affiliate accounts)."
+    )
+    enforce_balance = models.BooleanField(
+        "no overdraft",
+        default=False,
+        help_text="Payouts can never take more than was earned (only a refund after a payout can go below zero).",
+    )
     # Moved only by ledger.services, in the transaction that inserts the transfer; zero and
     # unused unless tracks_balance.
-    debits_pending = models.BigIntegerField(default=0)
-    debits_posted = models.BigIntegerField(default=0)
-    credits_pending = models.BigIntegerField(default=0)
-    credits_posted = models.BigIntegerField(default=0)
+    debits_pending = models.BigIntegerField(
+        "held debits", default=0, help_text=f"Held by payouts in review or on their way. {IN_MINOR_UNITS}"
+    )
+    debits_posted = models.BigIntegerField("posted debits", default=0, help_text=IN_MINOR_UNITS)
+    credits_pending = models.BigIntegerField("held credits", default=0, help_text=IN_MINOR_UNITS)
+    credits_posted = models.BigIntegerField("posted credits", default=0, help_text=IN_MINOR_UNITS)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -98,18 +115,37 @@ class Transfer(models.Model):
     """Immutable: a PostgreSQL trigger refuses UPDATE and DELETE (migration 0002); a correction
     is a new transfer."""
 
-    id = models.CharField(primary_key=True, max_length=255, help_text="Stable id from the caller's business ids.")
+    id = models.CharField(
+        "transfer",
+        primary_key=True,
+        max_length=255,
+        help_text="Named after what it records (commission:12:earn), so the same money is never booked twice.",
+    )
     debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="debits")
     credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credits")
-    amount = models.BigIntegerField(help_text="Minor units of the currency.")
+    amount = models.BigIntegerField(help_text=IN_MINOR_UNITS)
     currency = models.CharField(max_length=3)
-    kind = models.CharField(max_length=32, choices=TransferKind.choices)
-    flag = models.CharField(max_length=16, choices=TransferFlag.choices, default=TransferFlag.PLAIN)
+    kind = models.CharField("type", max_length=32, choices=TransferKind.choices)
+    flag = models.CharField(
+        "phase",
+        max_length=16,
+        choices=TransferFlag.choices,
+        default=TransferFlag.PLAIN,
+        help_text="Posted directly, or held first (a payout in review) and then posted or released.",
+    )
     # UNIQUE: a pending transfer resolves at most once; its post or void is a new transfer here.
     pending = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resolution", db_column="pending_id"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="resolution",
+        db_column="pending_id",
+        verbose_name="hold it settles",
     )
-    reference = models.CharField(max_length=255, blank=True, default="", help_text='e.g. "payouts.payout:12"')
+    reference = models.CharField(
+        "records", max_length=255, blank=True, default="", help_text="The commission or payout it records."
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

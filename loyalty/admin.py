@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.admin_mixins import StateDiagramAdminMixin
 from core.actors import signed_in_user
 from core.admin_base import SuperAdminReadOnlyAdmin
 from core.admin_messages import report_error
@@ -11,7 +12,7 @@ from loyalty.models import DiscountStatus, LoyaltyDiscount, Subscription
 
 
 @admin.register(LoyaltyDiscount)
-class LoyaltyDiscountAdmin(SuperAdminReadOnlyAdmin):
+class LoyaltyDiscountAdmin(StateDiagramAdminMixin, SuperAdminReadOnlyAdmin):
     list_display = [
         "id",
         "user",

@@ -29,19 +29,23 @@ class Subscription(models.Model):
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions")
-    stripe_customer_id = models.CharField(max_length=255, db_index=True)
-    stripe_subscription_id = models.CharField(max_length=255, unique=True)
-    plan = models.CharField(max_length=100, help_text="The price's lookup key (or the subscription's metadata plan).")
-    status = models.CharField(max_length=20, choices=SubscriptionStatus.choices)
+    stripe_customer_id = models.CharField("Stripe customer", max_length=255, db_index=True)
+    stripe_subscription_id = models.CharField("Stripe subscription", max_length=255, unique=True)
+    plan = models.CharField(max_length=100, help_text="The plan the customer pays for at Stripe (e.g. pro).")
+    status = models.CharField(max_length=20, choices=SubscriptionStatus.choices, help_text="As Stripe reports it.")
     pro_started_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the current uninterrupted Pro period began; anniversaries count from it."
+        "Pro since",
+        null=True,
+        blank=True,
+        help_text="Start of the current unbroken Pro period; loyalty anniversaries count from here.",
     )
     last_event_at = models.DateTimeField(
-        help_text="`created` of the Stripe event whose read was applied last (for reading only: order comes "
-        "from read_ticket)."
+        "last Stripe event at", help_text="When Stripe sent the event that last updated this copy."
     )
     read_ticket = models.BigIntegerField(
-        default=0, help_text="The SubscriptionRead of the newest read from Stripe applied to this row."
+        "read number",
+        default=0,
+        help_text="Which read from Stripe this copy comes from; only a later read can replace it.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -66,7 +70,9 @@ class SubscriptionRead(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     stripe_subscription_id = models.CharField(max_length=255)
-    stripe_event_id = models.CharField(max_length=255, blank=True, help_text="The event that asked for the read.")
+    stripe_event_id = models.CharField(
+        "Stripe event", max_length=255, blank=True, help_text="The Stripe event that asked for the read."
+    )
     taken_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -74,10 +80,10 @@ class SubscriptionRead(models.Model):
 
 
 class DiscountStatus(models.TextChoices):
-    PENDING = "pending"
-    APPLIED = "applied"
-    SKIPPED = "skipped"
-    REVOKED = "revoked"
+    PENDING = "pending", "Pending"
+    APPLIED = "applied", "Code created"
+    SKIPPED = "skipped", "Skipped (left Pro)"
+    REVOKED = "revoked", "Revoked"
 
 
 # Rows in these states hold the anniversary: at most one per user and anniversary (partial UNIQUE).
@@ -94,20 +100,28 @@ class LoyaltyDiscount(FSMModelMixin, models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="loyalty_discounts")
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="discounts")
-    anniversary = models.PositiveSmallIntegerField(help_text="1 for 12 months of Pro, 2 for 24 ...")
+    anniversary = models.PositiveSmallIntegerField(help_text="Years on Pro: 1 after 12 months, 2 after 24 ...")
     status = FSMField(choices=DiscountStatus.choices, default=DiscountStatus.PENDING, protected=True)
-    code = models.CharField(max_length=100, help_text="The customer-facing code, deterministic per user and year.")
-    stripe_promotion_code_id = models.CharField(max_length=255, blank=True)
-    attempts = models.PositiveIntegerField(default=0, help_text="Stripe attempts made for this row.")
-    first_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="Starts Stripe's 24-hour idempotency window for this row's key."
+    code = models.CharField(
+        max_length=100, help_text="The code the customer types in; the same for a customer and year."
     )
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    stripe_promotion_code_id = models.CharField("Stripe promotion code", max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times the code was asked for at Stripe.")
+    first_attempt_at = models.DateTimeField(
+        "first tried at",
+        null=True,
+        blank=True,
+        help_text="For 24 hours from the first try, Stripe recognises a repeat and creates the code only once.",
+    )
+    last_attempt_at = models.DateTimeField("last tried at", null=True, blank=True)
     last_error = models.TextField(blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     stripe_closed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the code was confirmed inactive (or absent) at Stripe after revoking."
+        "closed at Stripe",
+        null=True,
+        blank=True,
+        help_text="When Stripe confirmed the revoked code can no longer be used.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -18,6 +18,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.fields import empty
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -40,13 +41,21 @@ AUTHENTICATION = [TokenAuthentication, SessionAuthentication]
 
 @extend_schema_field(OpenApiTypes.STR)
 class ReasonField(serializers.Field):
-    """The reviewer's reason, passed on as sent: payouts.reasons.clean_reason, which the service
-    runs for every door, is its one validator (400 invalid_reason: control characters other than
-    newline and tab, more than MAX_REASON_LENGTH characters, not text)."""
+    """The reviewer's reason, passed on as sent: payouts.reasons.clean_decision_reason, which the
+    service runs for every door, is its one validator (400 invalid_reason: control characters
+    other than newline and tab, more than MAX_REASON_LENGTH characters, not text; 400
+    reason_required: a reject without one). `required` only documents that the action needs one:
+    a missing reason is still passed on, as "", so the service refuses it in its own words."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("help_text", f"Optional; text, line breaks and tabs, at most {MAX_REASON_LENGTH} characters")
-        super().__init__(required=False, default="", **kwargs)
+    def __init__(self, *, required: bool = False, when_needed: str = "Optional", **kwargs: Any) -> None:
+        need = "Required" if required else when_needed
+        kwargs.setdefault("help_text", f"{need}; text, line breaks and tabs, at most {MAX_REASON_LENGTH} characters")
+        super().__init__(required=required, **kwargs)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is empty:
+            return True, ""
+        return super().validate_empty_values(data)
 
     def to_internal_value(self, data: Any) -> Any:
         return data
@@ -150,7 +159,7 @@ class PayoutPageSerializer(serializers.Serializer):
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     described = {
-        400: error_response("Malformed body or unknown status value"),
+        400: error_response("Malformed body, unknown status value, or a refused or missing reason"),
         401: error_response("Not authenticated"),
         403: error_response("Not allowed (super-admins only)"),
         404: error_response("No such payout"),
@@ -236,7 +245,7 @@ class PayoutDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=PayoutStatus.choices)
         expected_status = serializers.ChoiceField(choices=PayoutStatus.choices, help_text="The state you acted on")
-        reason = ReasonField()
+        reason = ReasonField(when_needed="Required when status is rejected, else optional")
 
         class Meta:
             ref_name = "PayoutStatusInput"
@@ -311,9 +320,21 @@ class PayoutApproveApi(_PayoutActionApi):
 
 
 class PayoutRejectApi(_PayoutActionApi):
-    """requested -> rejected."""
+    """requested -> rejected; the reason is required (400 reason_required without one)."""
 
     service = staticmethod(services.reject_payout)
+
+    class InputSerializer(serializers.Serializer):
+        reason = ReasonField(required=True)
+
+        class Meta:
+            ref_name = "PayoutRejectInput"
+
+    @extend_schema(
+        request=InputSerializer, responses={200: PayoutOutputSerializer, **_errors(400, 401, 403, 404, 409, 422)}
+    )
+    def post(self, request: Request, payout_id: int) -> Response:
+        return super().post(request, payout_id)
 
 
 class PayoutCancelApi(_PayoutActionApi):

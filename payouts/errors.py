@@ -12,6 +12,7 @@ class PayoutErrorCode(models.TextChoices):
     INSUFFICIENT_BALANCE = "insufficient_balance"
     KYC_NOT_VERIFIED = "kyc_not_verified"
     INVALID_AMOUNT = "invalid_amount"
+    AMOUNT_TOO_LARGE = "amount_too_large"
     INVALID_CURRENCY = "invalid_currency"
     NO_WISE_TRANSFER = "no_wise_transfer"
     WISE_REFUSED = "wise_refused"
@@ -23,6 +24,7 @@ class PayoutErrorCode(models.TextChoices):
     OWN_PAYOUT = "own_payout"
     ALREADY_APPROVED = "already_approved"
     INVALID_REASON = "invalid_reason"
+    REASON_REQUIRED = "reason_required"
 
 
 class PayoutConflict(Conflict):

@@ -14,6 +14,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from affiliates.models import Affiliate, KycStatus
 from audit.transitions import condition
+from core.money import format_money
 from payouts.authority import may_review
 from payouts.errors import PayoutErrorCode
 
@@ -67,7 +68,11 @@ class Payout(FSMModelMixin, models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))])
     currency = models.CharField(max_length=3, validators=[RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code, e.g. EUR.")])
     status = FSMField(choices=PayoutStatus.choices, default=PayoutStatus.REQUESTED, protected=True)
-    reason = models.TextField(blank=True)
+    # The reviewer's note: written only by a person's review decision (payouts.services.review).
+    # What Wise says goes to provider_status, so settling a payout never overwrites the note.
+    reason = models.TextField(
+        "reviewer's note", blank=True, help_text="Why the reviewer approved, rejected or re-opened this payout."
+    )
     # Who asked for the money (the affiliate, or a super-admin on its behalf): never its reviewer
     # (payouts.authority). Null only for rows made by a system job.
     requested_by = models.ForeignKey(
@@ -88,10 +93,19 @@ class Payout(FSMModelMixin, models.Model):
     approved_recipient_id = models.CharField(max_length=64, null=True, blank=True, default=None)
     wise_quote_id = models.CharField(max_length=64, blank=True)
     wise_transfer_id = models.CharField(max_length=64, blank=True)
-    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When approved -> processing won.")
-    wise_funded_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(
+        "sent to Wise at", null=True, blank=True, help_text="When the payment was handed to Wise."
+    )
+    wise_funded_at = models.DateTimeField("Wise transfer funded at", null=True, blank=True)
     wise_state = models.CharField(max_length=40, blank=True, help_text="Latest transfer state Wise reported.")
-    wise_state_at = models.DateTimeField(null=True, blank=True, help_text="Its occurred_at: orders webhooks.")
+    wise_state_at = models.DateTimeField(null=True, blank=True, help_text="When Wise says the transfer reached it.")
+    # What the payment provider last said about the current attempt, in its words ("Wise:
+    # outgoing_payment_sent at ...", or why the dispatch was refused), written by the settlement
+    # (webhook, poller) and the dispatch; never by a reviewer, so the reviewer's note stays theirs.
+    provider_status = models.CharField(
+        "status at Wise", max_length=500, blank=True, help_text="What Wise last reported about this payment."
+    )
+    provider_status_at = models.DateTimeField("reported by Wise at", null=True, blank=True)
     # Set when Wise reported money sent for an attempt whose money had been released (a final
     # failure, or a bounce) or for an old attempt after a retry: someone must look at it.
     paid_after_failure_at = models.DateTimeField(
@@ -115,7 +129,7 @@ class Payout(FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.amount} {self.currency} ({self.status})"
+        return f"#{self.pk} {format_money(self.amount, self.currency)} ({self.status})"
 
     @transition(
         field=status,
@@ -176,7 +190,7 @@ class PayoutAttempt(models.Model):
     wise_quote_id = models.CharField(max_length=64, blank=True)
     wise_transfer_id = models.CharField(max_length=64, blank=True)
     wise_state = models.CharField(max_length=40, blank=True, help_text="Latest transfer state Wise reported.")
-    wise_state_at = models.DateTimeField(null=True, blank=True, help_text="Its occurred_at: orders webhooks.")
+    wise_state_at = models.DateTimeField(null=True, blank=True, help_text="When Wise says the transfer reached it.")
     dispatched_at = models.DateTimeField(null=True, blank=True)
     funded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -6,6 +6,8 @@ with the same words, and nothing is written. Refused: control characters other t
 tab (a NUL cannot be stored by PostgreSQL at all and was a 500; the others corrupt what the audit
 trail shows), lone surrogates (not encodable as UTF-8: another 500), and more than
 MAX_REASON_LENGTH characters. A browser sends a textarea's line breaks as CRLF: they become "\n".
+A decision in REASON_REQUIRED (a reject) is refused without a reason (400 reason_required), by the
+same services for every door, before anything is read for writing.
 """
 
 import re
@@ -42,3 +44,29 @@ def clean_reason(reason: object) -> str:
             max_length=MAX_REASON_LENGTH,
         )
     return text
+
+
+# Decisions a reviewer must explain: a rejection is final for the request, and its reason is what
+# the affiliate and the next reviewer read.
+REASON_REQUIRED = frozenset({"reject"})
+
+
+def clean_decision_reason(*, transition: str, reason: object) -> str:
+    """clean_reason, and a refusal of an empty (or blank) reason for a decision in REASON_REQUIRED.
+
+    payouts.services.review runs it for every review, whatever the door; the admin's bulk reject
+    also runs it before its loop, so that its page asks again once instead of refusing each row."""
+    text = clean_reason(reason)
+    if not text and transition in REASON_REQUIRED:
+        raise ValidationError(
+            f"A reason is required to {transition}: enter it in the reason field.",
+            code=PayoutErrorCode.REASON_REQUIRED,
+            transition=transition,
+        )
+    return text
+
+
+def shown_draft(reason: str) -> str:
+    """A refused reason as the form may show it again: each refused character (a NUL, a lone
+    surrogate) replaced by U+FFFD, which the reviewer sees and can correct, and the page can encode."""
+    return REFUSED.sub("\ufffd", reason)

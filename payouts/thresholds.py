@@ -40,10 +40,15 @@ def dual_approval_thresholds() -> dict[str, Decimal]:
     return thresholds
 
 
+def single_approval_limit(currency: str) -> Decimal | None:
+    """The largest amount in `currency` that one approval covers, or None: every amount needs two."""
+    thresholds = dual_approval_thresholds()
+    return thresholds.get(currency, thresholds.get(ANY_CURRENCY))
+
+
 def approvals_required(*, amount: Decimal, currency: str) -> int:
     """1, or DUAL when `amount` is above the currency's threshold (or the currency has none)."""
-    thresholds = dual_approval_thresholds()
-    limit = thresholds.get(currency, thresholds.get(ANY_CURRENCY))
+    limit = single_approval_limit(currency)
     return DUAL if limit is None or Decimal(amount) > limit else 1
 
 

@@ -1,4 +1,3 @@
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -17,6 +16,19 @@ class AffiliateAuthenticationForm(AuthenticationForm):
 
 
 class PayoutRequestForm(forms.Form):
-    """Parses the dashboard's payout form; the payouts service applies the rules (balance, currency)."""
+    """Parses the dashboard's payout form, nothing more: the payouts service applies the rules
+    (positive, the currency's decimals, the largest payout, the balance, the currency) and the
+    portal words its refusals (portal.refusals), so one rule never has two messages."""
 
-    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=2)
+    amount = forms.DecimalField(
+        error_messages={
+            "required": "Enter the amount you want to be paid.",
+            "invalid": "Enter the amount as a number, for example 250.00.",
+        }
+    )
+    # Blank: the program currency. Not a ChoiceField: a currency the affiliate cannot be paid in is
+    # the service's refusal to word (which currencies it can use instead), not "invalid choice".
+    currency = forms.CharField(max_length=10, required=False, strip=True)
+
+    def clean_currency(self) -> str:
+        return str(self.cleaned_data["currency"]).upper()

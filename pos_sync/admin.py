@@ -3,21 +3,50 @@
 Statuses are never editable here: the only moves are the actions, and they call services.
 """
 
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from audit.admin_mixins import StateDiagramAdminMixin
 from core.actors import signed_in_user
 from core.admin_messages import report_error
+from core.admin_money import Money, money_column
 from core.errors import DomainError
+from core.money import format_money
 from pos_sync import selectors, services
-from pos_sync.models import Order, OrderStatus, PosConnection, SyncJob, SyncJobStatus
+from pos_sync.models import LIVE_STATUSES, Order, OrderStatus, PosConnection, SyncJob, SyncJobStatus
+
+NEXT_ATTEMPT = "next_attempt_at"
+NO_ATTEMPT = "-"
+
+
+def next_attempt(job: SyncJob) -> datetime | None:
+    """When the job will be tried (again): only a waiting or failed job will; a sent or given-up one
+    has no next attempt, whatever its column still holds."""
+    return job.next_attempt_at if job.status in LIVE_STATUSES else None
+
+
+def next_attempt_text(job: SyncJob) -> str:
+    # Formatted here: a readonly callable's value is shown with str() on a change page (an inline).
+    return str(display_for_value(next_attempt(job), NO_ATTEMPT))
+
+
+def line_item_text(item: dict[str, Any], currency: str) -> str:
+    """'2 x Pad Thai at $12.50' from {"name", "quantity", "unit_price"} (orders.line_items)."""
+    try:
+        price = format_money(Decimal(str(item.get("unit_price"))), currency)
+    except (InvalidOperation, DomainError):
+        price = str(item.get("unit_price", ""))
+    return f"{item.get('quantity', 1)} x {item.get('name', '')} at {price}"
 
 
 class PosConnectionForm(forms.ModelForm):
@@ -70,7 +99,7 @@ class SyncJobInline(admin.TabularInline):
         "status",
         "provider",
         "attempts",
-        "next_attempt_at",
+        "next_attempt_shown",
         "last_error_code",
         "last_error",
         "provider_order_id",
@@ -83,13 +112,18 @@ class SyncJobInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="next attempt")
+    def next_attempt_shown(self, obj: SyncJob) -> str:
+        return next_attempt_text(obj)
+
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
-    list_display = ["id", "connection", "table_id", "total", "currency", "placed_at", "status"]
+class OrderAdmin(StateDiagramAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "connection", "table_id", "total_shown", "placed_at", "status"]
     list_filter = ["status", "connection", "currency"]
     search_fields = ["id", "table_id", "connection__restaurant_name"]
-    readonly_fields = ["connection", "table_id", "line_items", "total", "currency", "placed_at", "status"]
+    fields: ClassVar[tuple[str, ...]] = ("connection", "table_id", "status", "placed_at", "total_shown", "items_shown")
+    readonly_fields = fields
     list_select_related = ["connection"]
     inlines = [SyncJobInline]
     actions = ["queue_for_pos"]
@@ -99,6 +133,16 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @money_column("Total", ordering="total")
+    def total_shown(self, obj: Order) -> Money | None:
+        return obj.total, obj.currency
+
+    @admin.display(description="items")
+    def items_shown(self, obj: Order) -> str:
+        items = obj.line_items if isinstance(obj.line_items, list) else []
+        lines = ((line_item_text(item, obj.currency),) for item in items if isinstance(item, dict))
+        return format_html_join("", "<div>{}</div>", lines) or "-"
 
     @admin.action(description="Queue selected closed orders for their POS")
     def queue_for_pos(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
@@ -131,7 +175,7 @@ class LastErrorFilter(admin.SimpleListFilter):
 
 
 @admin.register(SyncJob)
-class SyncJobAdmin(admin.ModelAdmin):
+class SyncJobAdmin(StateDiagramAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "order_link",
@@ -139,7 +183,7 @@ class SyncJobAdmin(admin.ModelAdmin):
         "provider",
         "status",
         "attempts",
-        "next_attempt_at",
+        "next_attempt_shown",
         "last_error_code",
         "short_error",
         "provider_order_id",
@@ -179,9 +223,20 @@ class SyncJobAdmin(admin.ModelAdmin):
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("pos_sync.requeue_syncjob")
 
+    def get_fields(self, request: HttpRequest, obj: SyncJob | None = None) -> Any:
+        # A sent or given-up job will not be tried again: its page shows no next attempt.
+        fields = super().get_fields(request, obj)
+        return fields if obj is None or next_attempt(obj) else [f for f in fields if f != NEXT_ATTEMPT]
+
+    @admin.display(description="next attempt", ordering=NEXT_ATTEMPT)
+    def next_attempt_shown(self, obj: SyncJob) -> str:
+        return next_attempt_text(obj)
+
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         counts = selectors.job_counts_by_status()
-        extra_context = {**(extra_context or {}), "status_counts": list(counts.items())}
+        labels = dict(SyncJobStatus.choices)
+        status_counts = [(status, labels[status], count) for status, count in counts.items()]
+        extra_context = {**(extra_context or {}), "status_counts": status_counts}
         return super().changelist_view(request, extra_context=extra_context)
 
     @admin.display(description="order", ordering="order_id")

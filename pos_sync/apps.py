@@ -3,6 +3,7 @@ from django.apps import AppConfig
 
 class PosSyncConfig(AppConfig):
     name = "pos_sync"
+    verbose_name = "Restaurant orders (Square)"
 
     def ready(self) -> None:
         # At start-up, in every process that loads Django (web, Celery workers and beat, manage.py),
@@ -12,6 +13,11 @@ class PosSyncConfig(AppConfig):
 
         check_claim_lease()
         self._declare_critical_beacons()
+        from audit.field_trail import track
+        from pos_sync.models import PosConnection
+
+        # Where orders go and with which credentials: the token's changes are recorded, never its value.
+        track(PosConnection, fields=["provider", "location_id", "is_active"], hidden=["access_token"])
 
     def _declare_critical_beacons(self) -> None:
         # A dead letter, or reconcile finding many orders at the POS that are not ours: the first

@@ -19,10 +19,17 @@ class PosConnection(models.Model):
     logged, never part of str()/repr() or any API output."""
 
     restaurant_name = models.CharField(max_length=200)
-    provider = models.CharField(max_length=30, choices=Provider.choices, default=Provider.SQUARE)
-    location_id = models.CharField(max_length=64, blank=True, help_text="The POS location orders are recorded at.")
+    provider = models.CharField("POS", max_length=30, choices=Provider.choices, default=Provider.SQUARE)
+    location_id = models.CharField(
+        "POS location",
+        max_length=64,
+        blank=True,
+        help_text="The restaurant's location at the POS, where its orders are recorded.",
+    )
     access_token = models.CharField(max_length=255, blank=True)
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(
+        "active", default=True, help_text="Send this restaurant's orders to its POS. Untick to stop sending."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -41,17 +48,19 @@ class PosConnection(models.Model):
 
 
 class OrderStatus(models.TextChoices):
-    OPEN = "open"
-    CLOSED = "closed"  # paid at the table: ready to be pushed to the POS
-    VOIDED = "voided"
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed (paid)"  # paid at the table: ready to be pushed to the POS
+    VOIDED = "voided", "Voided"
 
 
 class Order(FSMModelMixin, models.Model):
     """A restaurant order. line_items: [{"name": str, "quantity": int, "unit_price": "12.50"}]."""
 
-    connection = models.ForeignKey(PosConnection, on_delete=models.PROTECT, related_name="orders")
-    table_id = models.CharField(max_length=30)
-    line_items = models.JSONField(default=list)
+    connection = models.ForeignKey(
+        PosConnection, on_delete=models.PROTECT, related_name="orders", verbose_name="restaurant"
+    )
+    table_id = models.CharField("table", max_length=30)
+    line_items = models.JSONField("items", default=list)
     total = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
     placed_at = models.DateTimeField(default=timezone.now)
@@ -73,10 +82,10 @@ class Order(FSMModelMixin, models.Model):
 
 
 class SyncJobStatus(models.TextChoices):
-    PENDING = "pending"
-    SUCCESS = "success"
-    FAILED = "failed"  # will be retried at next_attempt_at
-    DEAD = "dead"  # a dead letter: only a human requeues it
+    PENDING = "pending", "Waiting to be sent"
+    SUCCESS = "success", "Sent"
+    FAILED = "failed", "Failed, will retry"  # will be retried at next_attempt_at
+    DEAD = "dead", "Gave up (needs a requeue)"  # a dead letter: only a human requeues it
 
 
 LIVE_STATUSES = [SyncJobStatus.PENDING, SyncJobStatus.FAILED]
@@ -87,18 +96,25 @@ class SyncJob(FSMModelMixin, models.Model):
     finished ones (success/dead) stay as history, so a new job for the pair can follow them."""
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sync_jobs")
-    provider = models.CharField(max_length=30)  # free text on purpose: an unknown one fails the job, visibly
+    # free text on purpose: an unknown one fails the job, visibly
+    provider = models.CharField("POS", max_length=30)
     status = FSMField(choices=SyncJobStatus.choices, default=SyncJobStatus.PENDING, protected=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    first_attempted_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a worker first took the job: starts the provider's idempotency window."
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times sending was tried.")
+    next_attempt_at = models.DateTimeField(
+        "next attempt", default=timezone.now, help_text="When it will be tried (again), while it waits or is retried."
     )
-    last_error_code = models.CharField(max_length=40, blank=True)
+    first_attempted_at = models.DateTimeField(
+        "first tried at",
+        null=True,
+        blank=True,
+        help_text="The first try. For a while after it the POS recognises a repeat of this order and does not "
+        "record it twice; after that, the order is looked up at the POS before it is sent again.",
+    )
+    last_error_code = models.CharField("last error (kind)", max_length=40, blank=True)
     last_error = models.TextField(blank=True)
-    provider_order_id = models.CharField(max_length=64, blank=True)
-    provider_payment_id = models.CharField(max_length=64, blank=True)
-    enqueued_by = models.CharField(max_length=150, blank=True)
+    provider_order_id = models.CharField("order at the POS", max_length=64, blank=True)
+    provider_payment_id = models.CharField("payment at the POS", max_length=64, blank=True)
+    enqueued_by = models.CharField("queued by", max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -117,7 +133,7 @@ class SyncJob(FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Sync job #{self.pk} (order #{self.order_id} -> {self.provider}, {self.status})"
+        return f"Sync job #{self.pk} (order #{self.order_id} to {self.provider}, {self.get_status_display()})"
 
     @transition(field=status, source=LIVE_STATUSES, target=SyncJobStatus.SUCCESS)
     def succeed(self) -> None:

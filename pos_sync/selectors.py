@@ -60,6 +60,11 @@ def recorded_provider_orders(
     return {provider_order_id: RecordedPush(order_id, job_id) for provider_order_id, order_id, job_id in rows}
 
 
+def dead_jobs() -> QuerySet[SyncJob]:
+    """Dead letters: jobs that gave up and wait for a person to requeue them, oldest first."""
+    return SyncJob.objects.filter(status=SyncJobStatus.DEAD).order_by("created_at", "id")
+
+
 def job_counts_by_status(queryset: QuerySet[SyncJob] | None = None) -> dict[str, int]:
     """{status: count} for every status, zeros included (the admin changelist header)."""
     queryset = SyncJob.objects.all() if queryset is None else queryset

@@ -1,7 +1,11 @@
+from collections.abc import Generator
+
 import pytest
 from celery._state import _set_task_join_will_block
 from django.db import connection
 from django.test import Client
+
+from tests import summary
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -13,6 +17,55 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fault-injection suite: bigger variants, and real waits for leases and backoffs instead of "
         "moving the clock forward",
     )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # The summary sections of every suite (tests/summary.py), one hook for serial and parallel runs.
+    summary.write_all(terminalreporter)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: hand the summary lines to the controller
+        workeroutput[summary.WORKER_OUTPUT_KEY] = summary.worker_output()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist's controller, as a worker finishes (absent when xdist is not loaded)."""
+    summary.merge_worker_output(getattr(node, "workeroutput", {}).get(summary.WORKER_OUTPUT_KEY, {}))
+
+
+# Tests that one pytest-xdist worker runs back to back (bin/test runs --dist loadgroup), each group
+# because its tests share a set-up that would otherwise be paid again on every worker.
+SAME_WORKER = {
+    "tests/browser/": "browser",  # one Chromium and one set of stand-ins for the package
+    "tests/config/test_settings.py": "settings-in-fresh-processes",  # a module fixture starts Django processes
+    "tests/demo/test_seed_on_sqlite.py": "demo-on-sqlite",  # a module fixture migrates and seeds a demo
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist's loadscope/loadgroup would otherwise hand out the biggest groups first, ahead of the
+    # order pytest_collection_modifyitems sets below (absent without xdist: nothing to do then).
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Generator[None, None, None]:
+    """The slow tests first, then the groups above. Around, not before, pytest-django's own sort: it
+    then orders the tests stably by how they use the database (plain, transactional, none), so within
+    each of those the slow ones start first and a parallel run does not end with one worker still in
+    a long test while the other has nothing left. The order stays the serial one otherwise (xdist hands
+    the tests out in it), so no worker runs a plain database test after a transactional one emptied the
+    tables (the data migrations' rows with them)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    for item in items:
+        for prefix, group in SAME_WORKER.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
+    return (yield)
 
 
 @pytest.fixture(autouse=True)

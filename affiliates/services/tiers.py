@@ -24,6 +24,7 @@ from audit.beacons import emit_beacon
 from audit.signals import transition_committed
 from core.actors import Actor
 from core.enqueue import enqueue_on_commit
+from core.money import format_money
 from core.transactions import atomic
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def _record_change(
 ) -> TierEvent:
     """The winner's TierEvent and audit row, inside the transaction that changed the rate."""
     at = timezone.now()
+    total_shown = format_money(affiliate.window_total, settings.AFFILIATE_CURRENCY)  # the trail's reason is read
     affiliate.commission_rate = target.commission_rate
     event = TierEvent.objects.create(
         affiliate=affiliate,
@@ -104,7 +106,7 @@ def _record_change(
         source=str(seen_rate),
         target=str(target.commission_rate),
         actor=actor,
-        reason=f"{target.name}: 90-day total {affiliate.window_total} {settings.AFFILIATE_CURRENCY}; {cause}".strip(),
+        reason=f"{target.name}: 90-day commissions {total_shown}; {cause}".strip().rstrip(";"),
         at=at,
     )
     return event

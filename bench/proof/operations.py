@@ -177,7 +177,7 @@ def reject_with_conflict() -> Operation:
     stale, ana = _approved_by_someone_else()
     return Operation(
         "reject with conflict (409 naming the winner)",
-        lambda: reject_payout(payout_id=stale.pk, actor=ana),
+        lambda: reject_payout(payout_id=stale.pk, actor=ana, reason="duplicate request"),
         expect=Conflict,
     )
 

@@ -260,7 +260,8 @@ def _fail(payout: Payout, reason: str) -> DispatchOutcome:
                 actor=DISPATCHER,
                 expected=PayoutStatus.PROCESSING,
                 reason=reason,
-                changes={"reason": reason},
+                # The refusal is the provider's (or the dispatch's) word, not the reviewer's note.
+                changes={"provider_status": reason[:500], "provider_status_at": timezone.now()},
             )
         except Conflict:
             return DispatchOutcome.ABORTED  # settled by someone else meanwhile

@@ -51,8 +51,15 @@ def _clean_amount(amount: Decimal | str, currency: str) -> Decimal:
         value = Decimal(str(amount))
     except (InvalidOperation, ValueError) as exc:
         raise ValidationError(f"'{amount}' is not an amount.", code=PayoutErrorCode.INVALID_AMOUNT) from exc
-    if not value.is_finite() or value <= 0 or value > MAX_AMOUNT:
+    if not value.is_finite() or value <= 0:
         raise ValidationError("The amount must be positive.", code=PayoutErrorCode.INVALID_AMOUNT)
+    if value > MAX_AMOUNT:
+        raise ValidationError(
+            f"The amount exceeds the largest payout, {MAX_AMOUNT}.",
+            code=PayoutErrorCode.AMOUNT_TOO_LARGE,
+            maximum=str(MAX_AMOUNT),
+            currency=currency,
+        )
     # The currency's minor unit (JPY 0, EUR 2) from the one currency table, capped by what the
     # payout row stores: 1.001 EUR or 10.5 JPY is an error, never a rounding.
     decimals = min(exponent(currency), STORED_DECIMALS)

@@ -1,8 +1,9 @@
 """Super-admin review: approve, reject, cancel, retry, and "PUT status" (with expected_status).
 
 Before anything is read for writing: the reason is validated (payouts.reasons: 400, nothing
-written) and payouts.authority decides who may review this payout (403: super-admins only, never
-the requester or the payee). Every door (API, admin page, bulk action) comes through here.
+written; a reject must give one, 400 reason_required) and payouts.authority decides who may
+review this payout (403: super-admins only, never the requester or the payee). Every door (API,
+admin page, bulk action) comes through here.
 
 Every decision is one guarded transition (audit.transitions): legality from the declarations in
 payouts.models (422), the race guard `UPDATE ... WHERE status = <what the reviewer saw>` (409,
@@ -36,7 +37,7 @@ from core.transactions import atomic
 from payouts.authority import ensure_may_review
 from payouts.errors import PayoutConflict
 from payouts.models import Payout, PayoutStatus
-from payouts.reasons import clean_reason
+from payouts.reasons import clean_decision_reason
 from payouts.services import approvals, books
 from payouts.task_names import DISPATCH_WISE_TRANSFER
 
@@ -49,6 +50,8 @@ _WISE_RESET = {
     "wise_funded_at": None,
     "wise_state": "",
     "wise_state_at": None,
+    "provider_status": "",
+    "provider_status_at": None,
     "reviewed_by": None,
     "reviewed_at": None,
 }
@@ -65,6 +68,8 @@ def approve_payout(*, payout_id: int, actor: Actor, expected_status: str | None 
 
 
 def reject_payout(*, payout_id: int, actor: Actor, expected_status: str | None = None, reason: str = "") -> Payout:
+    """requested -> rejected, and the reservation voided. The reason is required (the affiliate
+    and the next reviewer read it): an empty or blank one is a ValidationError, nothing written."""
     return review_payout(
         payout_id=payout_id, transition="reject", actor=actor, expected_status=expected_status, reason=reason
     )
@@ -96,8 +101,9 @@ def review_payout(
     *, payout_id: int, transition: str, actor: Actor, expected_status: str | None = None, reason: str = ""
 ) -> Payout:
     """Apply the named transition from the state the reviewer saw (default: its source state).
-    An approval that needs a second approver returns the payout still requested."""
-    reason = clean_reason(reason)
+    An approval that needs a second approver returns the payout still requested. A reject without
+    a reason (empty or blank) is refused here, for every door, before anything is read or written."""
+    reason = clean_decision_reason(transition=transition, reason=reason)
     with atomic():
         payout = _get(payout_id)
         ensure_may_review(actor=actor, payout=payout)

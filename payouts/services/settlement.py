@@ -90,8 +90,9 @@ def apply_wise_state(
     if not PayoutAttempt.objects.filter(newer, pk=attempt.pk).update(wise_state=state, wise_state_at=occurred_at):
         return SettleOutcome.STALE
     attempt.wise_state, attempt.wise_state_at = state, occurred_at
+    # Wise's word goes to provider_status, never to the reviewer's note (Payout.reason).
     Payout.objects.filter(pk=attempt.payout_id, attempt=attempt.number).update(
-        wise_state=state, wise_state_at=occurred_at
+        wise_state=state, wise_state_at=occurred_at, provider_status=reason, provider_status_at=occurred_at
     )
     payout = Payout.objects.select_related("affiliate").get(pk=attempt.payout_id)
     return settle(payout, attempt, state=state, actor=actor, reason=reason)
@@ -124,9 +125,7 @@ def _transition(
     payout: Payout, name: str, *, actor: SystemActor, reason: str, expected: str = PayoutStatus.PROCESSING
 ) -> SettleOutcome:
     try:
-        apply_transition(
-            instance=payout, transition=name, actor=actor, expected=expected, reason=reason, changes={"reason": reason}
-        )
+        apply_transition(instance=payout, transition=name, actor=actor, expected=expected, reason=reason)
     except Conflict:
         return SettleOutcome.SETTLED_ALREADY  # the webhook or the poller got there first
     _book_settlement(payout, name)

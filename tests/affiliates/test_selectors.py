@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from affiliates import selectors
 from affiliates.models import Commission
-from portal.charts import CHART_HEIGHT, weekly_chart
+from portal.charts import PLOT_HEIGHT as CHART_HEIGHT
+from portal.charts import weekly_chart
 from tests.factories.affiliates import AffiliateFactory, CommissionFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,9 +81,9 @@ def test_chart_scales_to_the_best_week_and_keeps_small_weeks_visible():
     weeks = [
         selectors.WeekTotal(date(2026, 1, 5), Decimal("0")),
         selectors.WeekTotal(date(2026, 1, 12), Decimal("0.01")),
-        selectors.WeekTotal(date(2026, 1, 19), Decimal("500.00")),
+        selectors.WeekTotal(date(2026, 1, 19), Decimal("400.00")),  # a round figure: the value axis's top
     ]
-    chart = weekly_chart(weeks)
+    chart = weekly_chart(weeks, currency="USD")
     assert [bar.height for bar in chart.bars] == [0, 2, CHART_HEIGHT]
     assert [bar.y for bar in chart.bars] == [CHART_HEIGHT, CHART_HEIGHT - 2, 0]
-    assert weekly_chart([]).bars == []
+    assert weekly_chart([], currency="USD").bars == []

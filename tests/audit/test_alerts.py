@@ -59,12 +59,13 @@ def test_admin_index_shows_open_alert_in_red_until_acknowledged(client, superuse
     raise_beacon_alerts()
     client.force_login(superuser)
     page = client.get("/admin/").content.decode()
-    assert "ALERT: 5" in page and "payout_race_lost" in page and "#ba2121" in page
+    # in the index's summary, as a red admin message linking to the open alerts of its kind
+    assert "5 &times; Payout race lost" in page and "kind=payout_race_lost" in page and '<li class="error">' in page
 
     alert = BeaconAlert.objects.get()
     client.post("/admin/audit/beaconalert/", {"action": "acknowledge", "_selected_action": [alert.pk]})
     assert BeaconAlert.objects.get().acknowledged_by == superuser
-    assert "ALERT: 5" not in client.get("/admin/").content.decode()
+    assert "5 &times; Payout race lost" not in client.get("/admin/").content.decode()
 
 
 # --- Critical kinds: the first one alerts --------------------------------------------------------

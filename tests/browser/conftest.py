@@ -10,6 +10,7 @@ steps, never from inside the loop, so DJANGO_ALLOW_ASYNC_UNSAFE is set for exact
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -19,6 +20,8 @@ from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from sandbox.core import RunningStandIn
+from sandbox.square import SquareStandIn
+from sandbox.stripe import StripeStandIn
 from sandbox.wise import WiseStandIn
 from tests.summary import SummarySection
 from tests.totp import authenticator, fresh_code
@@ -40,10 +43,6 @@ TIMEOUT_MS = 60_000
 VIEWPORT = {"width": 1280, "height": 900}
 SUMMARY = SummarySection("browser")
 record = SUMMARY.add
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    SUMMARY.write(terminalreporter)
 
 
 @pytest.fixture(scope="package")
@@ -71,11 +70,12 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def new_context(browser: Browser, live_server) -> Iterator:
-    """A factory of isolated browser contexts (own cookies: one per person), closed after the test."""
+    """A factory of isolated browser contexts (own cookies: one per person), closed after the test.
+    Keyword arguments go to Browser.new_context (e.g. viewport=..., storage_state=... to reuse a sign-in)."""
     opened: list[BrowserContext] = []
 
-    def make() -> BrowserContext:
-        context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
+    def make(**options: Any) -> BrowserContext:
+        context = browser.new_context(**{"base_url": live_server.url, "viewport": VIEWPORT, **options})
         context.set_default_timeout(TIMEOUT_MS)
         opened.append(context)
         return context
@@ -133,3 +133,33 @@ def wise(wise_server: RunningStandIn, settings) -> WiseStandIn:
     settings.WISE_WEBHOOK_PUBLIC_KEY = wise_server.app.public_key_pem
     settings.WISE_TIMEOUT_SECONDS = 5.0
     return wise_server.app
+
+
+@pytest.fixture(scope="package")
+def square_server() -> Iterator[RunningStandIn]:
+    running = RunningStandIn(SquareStandIn())
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="package")
+def stripe_server() -> Iterator[RunningStandIn]:
+    running = RunningStandIn(StripeStandIn())
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def square(square_server: RunningStandIn, settings) -> SquareStandIn:
+    """The Square stand-in, reset, and the site pointed at it (POS sync jobs push orders there)."""
+    square_server.app.reset()
+    settings.SQUARE_BASE_URL = square_server.url
+    return square_server.app
+
+
+@pytest.fixture
+def stripe(stripe_server: RunningStandIn, settings) -> StripeStandIn:
+    """The Stripe stand-in, reset, and the site pointed at it (loyalty codes, webhook read-backs)."""
+    stripe_server.app.reset()
+    settings.STRIPE_API_BASE = stripe_server.url
+    return stripe_server.app

@@ -50,7 +50,13 @@ def _button(page: Page, move: str):
     return page.locator(f"button[name=_transition][value={move}]")
 
 
+# A reject needs a reason (payouts.reasons.clean_decision_reason): the reviewer types one first.
+REJECT_REASON = "Invoice in_77 was refunded"
+
+
 def _click(page: Page, move: str) -> None:
+    if move == "reject":
+        page.fill("#id__reason", REJECT_REASON)
     with page.expect_navigation():  # the POST, then the redirect back to the change page (PRG)
         _button(page, move).click()
 
@@ -118,6 +124,7 @@ def test_approve_then_a_stale_reject_shows_the_conflict_naming_the_approver(
     assert _seen_status(ana) == "processing"
     assert _button(ana, "approve").count() == 0 and _button(ana, "reject").count() == 0
     assert ana.locator("button[name=_cancel_at_wise]").is_visible()  # what is left to do: stop it at Wise
+    assert ana.locator("#id__reason").input_value() == REJECT_REASON  # her words are not lost
     assert _history_rows(ana) == [
         ["start_processing", "approved", "processing", DISPATCHER],
         ["approve", "requested", "approved", "kerem"],

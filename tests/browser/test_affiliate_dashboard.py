@@ -31,7 +31,7 @@ COMMISSIONS = {
     79: ("50.00", "pending"),
 }
 COUNTED = Decimal("600.00")  # 40% of the way to Gold: 900.00 to go
-PEAK_BAR_HEIGHT = 140  # affiliates.charts.CHART_HEIGHT: the best week's bar
+PEAK_BAR_HEIGHT = 140  # portal.charts.PLOT_HEIGHT: the axis top, here the best week (200.00, a round figure)
 EXPECTED_HEIGHTS = [35, 70, 70, 105, 140]  # 50, 100, 100, 150 and 200.00 scaled to the best week
 
 
@@ -63,7 +63,7 @@ def test_dashboard_draws_the_tier_bar_and_the_weekly_chart(new_context, live_ser
 
     assert response is not None and response.status == 200 and page.url.endswith("/affiliate/")
     assert page.locator("#tier .big").inner_text() == "Bronze · 20%"
-    assert page.locator("#balance .big").inner_text() == "250.00 USD"  # approved 350.00 - requested 100.00
+    assert page.locator("#balance .big").inner_text() == "$250.00"  # approved 350.00 - requested 100.00
 
     # the tier bar: 40% by its ARIA value, its inline style and the width Chromium actually drew
     bar = page.get_by_role("progressbar", name="Progress to Gold")
@@ -73,7 +73,7 @@ def test_dashboard_draws_the_tier_bar_and_the_weekly_chart(new_context, live_ser
     drawn = fill.bounding_box()["width"] / bar.bounding_box()["width"]
     assert abs(drawn - 0.40) < 0.01, drawn
     assert "40% of the way to Gold" in page.locator("#tier").inner_text()
-    assert "900.00 USD to go" in page.locator("#tier").inner_text()
+    assert "$900.00 to go" in page.locator("#tier").inner_text()
 
     # the chart: one SVG bar per ISO week of the 90-day window, drawn in proportion to the week's total
     svg = page.locator("#chart svg")
@@ -89,8 +89,8 @@ def test_dashboard_draws_the_tier_bar_and_the_weekly_chart(new_context, live_ser
         abs(d - h * scale) <= 1 for d, h in zip(drawn_heights, [h for h in heights if h], strict=True)
     ), (drawn_heights, heights)
     tallest = bars.nth(heights.index(PEAK_BAR_HEIGHT)).locator("title").text_content()
-    assert tallest.endswith(": 200.00 USD"), tallest
-    assert page.locator("#chart").get_by_text("Best week: 200.00 USD").is_visible()
+    assert tallest.endswith(": $200.00"), tallest
+    assert page.locator("#chart-summary").inner_text().startswith("Best week: $200.00 (week of ")
     assert page.locator("#history li").all_inner_texts()[0].endswith("Moved to Bronze (25% → 20%)")
 
     page.screenshot(path=str(artifacts_dir / "affiliate-dashboard.png"), full_page=True)

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
@@ -18,10 +19,6 @@ from tests.chaos.stack import ChaosStack, database_url
 from tests.summary import SummarySection
 
 SUMMARY = SummarySection("fault-injection summary")  # one line per scenario, keyed by its number (issue 9)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    SUMMARY.write(terminalreporter)
 
 
 @pytest.fixture
@@ -36,7 +33,20 @@ def redis_url() -> str:
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
         pytest.fail("The fault-injection suite needs Redis: set TEST_REDIS_URL (bin/test does).")
-    return url
+    return redis_url_of_this_worker(url, os.environ.get("PYTEST_XDIST_WORKER", ""))
+
+
+def redis_url_of_this_worker(url: str, worker: str) -> str:
+    """TEST_REDIS_URL's database for the serial run and xdist's first worker (gw0), the databases below
+    it for gw1, gw2...: a stack flushes its database as it starts and stops, so two workers' stacks
+    must never share one (their test databases differ already: pytest-django suffixes them)."""
+    if not worker:
+        return url
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) - int(worker.removeprefix("gw"))
+    if database < 0:
+        pytest.fail(f"TEST_REDIS_URL {url}: no Redis database left for xdist worker {worker} (pick a higher one)")
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 @pytest.fixture

@@ -16,10 +16,6 @@ summary_line = SUMMARY.add
 _ids = itertools.count(1)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    SUMMARY.write(terminalreporter)
-
-
 def next_id(prefix: str) -> str:
     return f"{prefix}:{next(_ids)}"
 

@@ -78,8 +78,8 @@ def test_the_trial_balance_shows_each_currencys_totals_and_that_they_balance(adm
         Decimal("0.200"),
     )
     page = response.content.decode()
-    assert '<td class="amount">13.50</td>' in page and '<td class="amount">1.250</td>' in page
-    assert "Every currency balances" in page and "amount difference-nonzero" not in page
+    assert '<td class="money">€13.50</td>' in page and '<td class="money">KWD 1.250</td>' in page
+    assert "Every currency balances" in page and "money difference-nonzero" not in page
 
 
 def test_an_unbalanced_currency_is_highlighted(admin_client, book):
@@ -92,7 +92,7 @@ def test_an_unbalanced_currency_is_highlighted(admin_client, book):
     # then
     assert "do not balance" in page
     assert 'class="currency-KWD unbalanced"' in page and 'class="currency-EUR balanced"' in page
-    assert '<td class="amount difference-nonzero">-0.050</td>' in page
+    assert '<td class="money difference-nonzero">-KWD 0.050</td>' in page
 
 
 def test_the_statement_lists_transfers_in_order_with_running_balances_and_links(admin_client, book):
@@ -119,16 +119,16 @@ def test_the_statement_lists_transfers_in_order_with_running_balances_and_links(
     )
     assert f'<a href="/admin/payouts/payout/{payout.pk}/change/">payouts.payout:{payout.pk}</a>' in page
     assert f'href="/admin/ledger/transfer/commission_3A{commission.pk}_3Aearn/change/"' in page  # admin-quoted pk
-    assert '<td class="amount">7.50</td>' in page
+    assert '<td class="money">€7.50</td>' in page
 
 
 def test_a_statement_in_kwd_shows_three_decimals_and_unknown_references_as_text(admin_client, book):
     page = admin_client.get(f"/admin/ledger/account/{book['kwd_payable'].pk}/statement/").content.decode()
 
     assert (
-        '<td class="amount">1.250</td>' in page and '<td class="amount">1.050</td>' in page
+        '<td class="money">KWD 1.250</td>' in page and '<td class="money">KWD 1.050</td>' in page
     )  # available after the hold
-    assert "<td>nosuchapp.thing:9</td>" in page and "<td>not a reference</td>" in page
+    assert '<td class="ref">nosuchapp.thing:9</td>' in page and '<td class="ref">not a reference</td>' in page
 
 
 def test_the_account_list_and_the_ledger_app_index_link_the_trial_balance(admin_client, book):

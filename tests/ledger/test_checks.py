@@ -66,20 +66,20 @@ def test_an_edited_balance_column_fails_with_the_difference(book, payable):
         cursor.execute("UPDATE ledger_account SET credits_posted = credits_posted + 5 WHERE id = %s", [payable.pk])
     report = failing_report()
     assert "[columns] account" in report
-    assert "credits_posted = 1005, the sum of its transfers = 1000 (difference 5)" in report
-    assert "[trial_balance] EUR: posted debits 2200 != posted credits 2205" in report
+    assert "credits_posted = €10.05, the sum of its transfers = €10.00 (difference €0.05)" in report
+    assert "[trial_balance] EUR: posted debits €22.00 != posted credits €22.05" in report
 
 
 def test_a_moved_platform_column_fails(book, clearing):
     with connection.cursor() as cursor:
         cursor.execute("UPDATE ledger_account SET debits_posted = 7 WHERE id = %s", [clearing.pk])
-    assert "debits_posted = 7, 0 (untracked account) = 0" in failing_report()
+    assert "debits_posted = €0.07, what an untracked account holds = €0.00" in failing_report()
 
 
 def test_an_edited_transfer_fails(book, immutability_trigger_off):
     with connection.cursor() as cursor:
         cursor.execute("UPDATE ledger_transfer SET amount = 999 WHERE id = 'c1'")
-    assert "credits_posted = 1000, the sum of its transfers = 999" in failing_report()
+    assert "credits_posted = €10.00, the sum of its transfers = €9.99" in failing_report()
 
 
 def test_a_resolution_that_does_not_match_its_pending_transfer_fails(book, payable, clearing):
@@ -93,7 +93,7 @@ def test_a_resolution_that_does_not_match_its_pending_transfer_fails(book, payab
         )
     report = check_ledger()
     assert not report.ok
-    assert "[resolution] 'p3:void' (void_pending) has amount 40, beyond what 'p3' held" in report.summary()
+    assert "[resolution] 'p3:void' (void_pending) has amount €0.40, beyond what 'p3' held" in report.summary()
 
 
 def test_an_overdraft_without_a_reversal_fails(payable, expense):
@@ -149,13 +149,14 @@ def test_a_failed_check_raises_the_critical_beacon_and_one_alert_naming_the_acco
     assert BeaconCount.objects.get(kind=LEDGER_CHECK_FAILED).count == 1
     beacon = CriticalBeacon.objects.get(kind=LEDGER_CHECK_FAILED)
     assert beacon.details["account_id"] == payable.pk and beacon.details["problems"] == 2
-    assert any("credits_posted = 1005" in finding for finding in beacon.details["findings"])
+    assert any("credits_posted = €10.05" in finding for finding in beacon.details["findings"])
     # and the next alert run mails it at once, with the account's admin page
     with django_capture_on_commit_callbacks(execute=True):
         assert [a.kind for a in raise_beacon_alerts()] == [LEDGER_CHECK_FAILED]
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject.endswith(f"CRITICAL {LEDGER_CHECK_FAILED}: ledger.Account #{payable.pk}")
     assert f"{settings.SITE_URL}/admin/ledger/account/{payable.pk}/change/" in mail.outbox[0].body
+    assert "the sum of its transfers = €10.00 (difference €0.05)" in mail.outbox[0].body  # money, not \u20ac
 
 
 def test_a_sound_book_raises_no_beacon(book):

@@ -42,9 +42,10 @@ from hypothesis.stateful import (
 
 from affiliates import services as affiliates
 from affiliates.models import Commission, CommissionStatus
+from audit.models import AuditEntry
 from core.actors import SystemActor
 from core.currencies import to_minor
-from core.errors import BusinessRuleViolation, Conflict, IllegalTransition, PermissionDenied
+from core.errors import BusinessRuleViolation, Conflict, IllegalTransition, PermissionDenied, ValidationError
 from ledger.checks import check_balances, check_ledger
 from ledger.models import Account, AccountKind, Transfer, TransferFlag, TransferKind
 from payouts import services as payouts
@@ -75,6 +76,9 @@ affiliate_index = st.integers(0, AFFILIATES - 1)
 currency = st.sampled_from(CURRENCIES)
 stripe_amount = st.integers(50, 300_000)  # Stripe's smallest unit of the currency
 payout_units = st.integers(1, 30_000)  # in the payout's stored unit: cents, or yen for JPY
+# What a reviewer types; a reject needs a non-blank one (payouts.reasons.clean_decision_reason).
+review_reason = st.sampled_from(["duplicate request", "invoices checked", "bank details do not match"])
+blank_reason = st.sampled_from(["", " ", " \r\n\t "])
 
 
 def payout_minor(payout: Payout) -> int:
@@ -261,7 +265,11 @@ class MoneyMachine(RuleBasedStateMachine):
         aff = [a.pk for a in self.affiliates].index(payout.affiliate_id)
         available = self._available(aff, payout.currency)
         reviewer = data.draw(st.sampled_from(self.admins), label="reviewer")
-        result = self._call(name, service, payout_id=payout_id, actor=reviewer)
+        if name == "reject" and data.draw(st.integers(0, 5), label="reason given") == 0:
+            self._reject_without_reason(payout_id, reviewer, data.draw(blank_reason, label="blank reason"))
+            return
+        reason = data.draw(review_reason, label="reason")
+        result = self._call(name, service, payout_id=payout_id, actor=reviewer, reason=reason)
         if isinstance(result, PermissionDenied):
             assert (name, result.code) == ("approve", "already_approved"), result
         fits = {"approve": available >= 0, "retry": available >= payout_minor(payout)}
@@ -271,6 +279,20 @@ class MoneyMachine(RuleBasedStateMachine):
                     assert not fits[name], f"{name} refused with {available} available"
             else:
                 assert fits[name], f"{name} of #{payout_id} succeeded with {available} available"
+
+    def _reject_without_reason(self, payout_id: int, reviewer, reason: str) -> None:
+        """A reject with an empty or blank reason is refused (reason_required) before anything is
+        written: the payout row, its audit trail and the books are as they were."""
+        payout_before = Payout.objects.filter(pk=payout_id).values().get()
+        audit_before = AuditEntry.objects.count()
+        transfers_before = list(Transfer.objects.order_by("id").values_list("id", "resolution"))
+        with pytest.raises(ValidationError) as refused, transaction.atomic():
+            payouts.reject_payout(payout_id=payout_id, actor=reviewer, reason=reason)
+        assert refused.value.code == "reason_required", refused.value
+        assert Payout.objects.filter(pk=payout_id).values().get() == payout_before
+        assert list(Transfer.objects.order_by("id").values_list("id", "resolution")) == transfers_before
+        assert AuditEntry.objects.count() == audit_before
+        STATS["reject: refused reason_required"] += 1
 
     @precondition(lambda self: self._has(PayoutStatus.REQUESTED))
     @rule(data=st.data())

@@ -181,7 +181,10 @@ def test_approve_returns_the_payout_and_dispatches_once(admin_client, wise, djan
 
 def test_lost_race_is_409_with_current_status_reviewer_and_time(admin_client, wise, django_capture_on_commit_callbacks):
     payout = PayoutFactory()
-    _as(SuperAdminFactory(username="ana")).post(f"/api/payouts/{payout.pk}/reject/")
+    rejected = _as(SuperAdminFactory(username="ana")).post(
+        f"/api/payouts/{payout.pk}/reject/", {"reason": "duplicate request"}, "application/json"
+    )
+    assert rejected.status_code == 200, rejected.content
     before = _snapshot(payout)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:

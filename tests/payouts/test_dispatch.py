@@ -241,7 +241,7 @@ def test_no_wise_recipient_fails_the_payout_without_calling_wise(wise):
     payout = _approved(affiliate=AffiliateFactory(wise_recipient_id=""))
     assert dispatch_wise_transfer(payout_id=payout.pk) == "failed"
     payout.refresh_from_db()
-    assert payout.status == "failed" and "recipient" in payout.reason
+    assert payout.status == "failed" and "recipient" in payout.provider_status
     assert wise.requests == []
     # no transfer was made: the hold is released with the failure, so a retry can reserve again
     assert Transfer.objects.get(pending_id=f"payout:{payout.pk}:attempt:1:reserve").flag == "void_pending"
@@ -259,7 +259,7 @@ def test_a_wise_refusal_before_any_transfer_fails_the_payout_with_wise_reason(wi
     payout = _approved()
     assert dispatch_wise_transfer(payout_id=payout.pk) == "failed"
     payout.refresh_from_db()
-    assert payout.status == "failed" and "Currency not supported" in payout.reason
+    assert payout.status == "failed" and "Currency not supported" in payout.provider_status
     assert wise.transfers == {}
 
 

@@ -248,7 +248,7 @@ def test_the_admin_change_page_shows_and_records_both_approvals(kerem, ana, wise
     assert [str(m) for m in second.context["messages"]] == [f"#{payout.pk} approved."]
     trail = second.content.decode()
     assert "2 of 2 approvals (kerem, ana)" in trail
-    assert trail.count("approval (attempt 1, 1500.00 EUR)") == 2  # both approvals are on the trail
+    assert trail.count("approval (attempt 1, €1,500.00)") == 2  # both approvals are on the trail
     assert Payout.objects.get(pk=payout.pk).status == "processing"
 
 

@@ -99,7 +99,7 @@ def test_a_payout_without_a_recipient_snapshot_is_refused_loudly_and_never_sent(
 
     assert wise.requests == []
     payout.refresh_from_db()
-    assert payout.status == PayoutStatus.FAILED and "approved Wise recipient" in payout.reason
+    assert payout.status == PayoutStatus.FAILED and "approved Wise recipient" in payout.provider_status
     assert BeaconCount.objects.get(kind=NO_RECIPIENT_SNAPSHOT).count == 1
     assert CriticalBeacon.objects.get(kind=NO_RECIPIENT_SNAPSHOT).details["object_id"] == payout.pk
 

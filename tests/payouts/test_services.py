@@ -165,7 +165,7 @@ def test_approve_without_verified_kyc_is_kyc_not_verified_and_changes_nothing(wi
 def test_approving_a_rejected_payout_is_a_conflict_naming_the_reviewer(wise, django_capture_on_commit_callbacks):
     ana, kerem = SuperAdminFactory(username="ana"), SuperAdminFactory(username="kerem")
     payout = PayoutFactory()
-    reject_payout(payout_id=payout.pk, actor=kerem)
+    reject_payout(payout_id=payout.pk, actor=kerem, reason="duplicate request")
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(PayoutConflict) as caught:
         approve_payout(payout_id=payout.pk, actor=ana)
@@ -258,7 +258,7 @@ def test_cancelled_payout_reopens_for_review_as_a_new_attempt_with_a_new_reserva
 
 def test_set_status_from_a_stale_expected_status_is_a_conflict():
     payout = PayoutFactory()
-    reject_payout(payout_id=payout.pk, actor=SuperAdminFactory(username="kerem"))
+    reject_payout(payout_id=payout.pk, actor=SuperAdminFactory(username="kerem"), reason="duplicate request")
     with pytest.raises(PayoutConflict):
         set_payout_status(
             payout_id=payout.pk, status="approved", expected_status="requested", actor=SuperAdminFactory()

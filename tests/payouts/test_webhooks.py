@@ -93,7 +93,7 @@ def test_failure_states_mark_the_payout_failed(wise, client, state):
     payout = funded_processing_payout()
     assert deliver(client, wise, payout.wise_transfer_id, state, wise_time(5)).status_code == 200
     payout.refresh_from_db()
-    assert payout.status == "failed" and state in payout.reason
+    assert payout.status == "failed" and state in payout.provider_status
     # the hold is released: the money is free to request again (or to retry)
     assert Transfer.objects.get(pending_id=f"payout:{payout.pk}:attempt:1:reserve").flag == "void_pending"
     call_command("check_ledger")

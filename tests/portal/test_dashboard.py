@@ -71,12 +71,12 @@ def test_dashboard_shows_tier_progress_chart_history_commissions_payouts_balance
     assert response.status_code == 200
     page = response.content.decode()
     assert "Gold &middot; 25%" in page
-    assert "1,600.00 USD in commissions over the last 90 days" in page
+    assert "$1,600.00 in commissions over the last 90 days" in page
     assert "You are in the top tier." in page
     assert page.count('<rect class="week"') in (13, 14)  # the ISO weeks the 90-day window touches
     assert "Promoted to Gold (20% &rarr; 25%)" in page and page.count("Promoted to Gold") == 1  # superseded hidden
     assert "in_alice_1" in page and "in_alice_2" in page
-    assert "900.00 USD" in page  # approved 1,000.00 minus the requested payout of 100.00
+    assert "$900.00" in page  # approved 1,000.00 minus the requested payout of 100.00
     assert 'action="/affiliate/payouts/"' in page and "csrfmiddlewaretoken" in page
     assert "in_bob_secret" not in page and "77.77" not in page and "bob demo" not in page
 
@@ -85,7 +85,7 @@ def test_progress_bar_toward_the_next_tier(bob):
     page = signed_in(bob).get("/affiliate/").content.decode()
     assert "Bronze &middot; 20%" in page
     assert 'aria-valuenow="20"' in page and "width: 20%" in page  # 300 of 1,500
-    assert "1,200.00 USD to go" in page
+    assert "$1,200.00 to go" in page
 
 
 def test_api_me_returns_the_same_data_as_json(alice, bob):
@@ -150,9 +150,9 @@ def test_payout_form_goes_through_the_payouts_rules(alice):
     garbage = client.post("/affiliate/payouts/", {"amount": "-3"}, follow=True)
 
     messages = [str(m) for r in (ok, too_much, garbage) for m in r.context["messages"]]
-    assert any("requested" in m and "250.00 USD" in m for m in messages)
-    assert any("exceeds the available balance" in m for m in messages)
-    assert any("Enter an amount" in m for m in messages)
+    assert any("requested" in m and "$250.00" in m for m in messages)
+    assert any("exceeds your available balance of $650.00" in m for m in messages)  # 900.00 - 250.00
+    assert any("Enter an amount greater than zero." in m for m in messages)
     assert sorted(Payout.objects.filter(affiliate=alice).values_list("amount", flat=True)) == [
         Decimal("100.00"),
         Decimal("250.00"),

@@ -49,10 +49,15 @@ def listed(response) -> set[int]:
 def test_the_changelist_shows_counts_per_status(admin_client, queue):
     response = admin_client.get(reverse(CHANGELIST))
     assert response.status_code == 200
-    assert response.context["status_counts"] == [("pending", 2), ("success", 1), ("failed", 0), ("dead", 2)]
+    assert response.context["status_counts"] == [
+        ("pending", "Waiting to be sent", 2),
+        ("success", "Sent", 1),
+        ("failed", "Failed, will retry", 0),
+        ("dead", "Gave up (needs a requeue)", 2),
+    ]
     html = response.content.decode()
-    assert 'class="syncjob-count-dead">dead: <strong>2</strong>' in html
-    assert 'class="syncjob-count-failed">failed: <strong>0</strong>' in html
+    assert 'class="syncjob-count-dead">Gave up (needs a requeue): <strong>2</strong>' in html
+    assert 'class="syncjob-count-failed">Failed, will retry: <strong>0</strong>' in html
 
 
 @pytest.mark.parametrize(

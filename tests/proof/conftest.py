@@ -15,10 +15,6 @@ SUMMARY = SummarySection("proof: statements, query growth, API fuzzing")
 summary_line = SUMMARY.add
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    SUMMARY.write(terminalreporter)
-
-
 @pytest.fixture
 def square(settings) -> Iterator[RunningStandIn]:
     running = RunningStandIn(SquareStandIn())
